@@ -1,0 +1,4 @@
+"""The course's autograder: ``check(fn)`` in a notebook; the same checks in CI and grading."""
+from autograder.core import CheckFailure, Result, call, check, checks, expect, expect_close, expect_tensor
+
+__all__ = ["check", "checks", "call", "expect", "expect_close", "expect_tensor", "CheckFailure", "Result"]

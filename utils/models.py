@@ -1,0 +1,95 @@
+"""One loader for every model the course uses: ``load_model(name)``.
+
+Bundled models live in ``models/<name>/`` in Hugging Face format (``config.json``,
+``model.safetensors``, tokenizer files) beside a ``MODEL_CARD.md``; hub models (gpt2-small,
+pythia-70m, ...) go through the same TransformerLens call when the hub is reachable. Either way
+you get a ``TransformerBridge`` with compatibility mode on, so hook names such as
+``blocks.0.attn.hook_pattern`` and ``cache["pattern", 0]`` work as in the TransformerLens docs.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = "world-gpt2"
+
+# Short names the course uses for hub models, and their Hugging Face ids.
+HUB_MODELS = {
+    "gpt2-small": "gpt2",
+    "gpt2": "gpt2",
+    "pythia-70m": "EleutherAI/pythia-70m",
+    "attn-only-2l": "NeelNanda/Attn_Only_2L",
+}
+
+
+class ModelUnavailable(RuntimeError):
+    """A hub model was asked for, but it is neither cached nor downloadable from here."""
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped in ``models/`` (each a folder with a ``config.json``)."""
+    return sorted(p.parent.name for p in MODELS_DIR.glob("*/config.json"))
+
+
+def load_model(name: str | None = None, *, device: str = "cpu"):
+    """Return a TransformerLens ``TransformerBridge`` for ``name`` with compatibility mode on.
+
+    ``name`` is a bundled model (default: ``world-gpt2``, trained on the course's small world),
+    a path to a Hugging Face model folder, or a hub name such as ``gpt2-small``. Offline, a hub
+    name that is not in the local cache fails within seconds with :class:`ModelUnavailable`.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+
+    name = name or DEFAULT_MODEL
+    local = _local_folder(name)
+    if local is None:
+        hub_id = HUB_MODELS.get(name, name)
+        _ensure_hub_reachable(name, hub_id)
+        source = hub_id
+    else:
+        source = str(local)
+    model = TransformerBridge.boot_transformers(source, device=device)
+    model.enable_compatibility_mode()
+    model.eval()
+    return model
+
+
+def _local_folder(name: str) -> Path | None:
+    for candidate in (MODELS_DIR / name, Path(name)):
+        if (candidate / "config.json").is_file():
+            return candidate
+    if name not in HUB_MODELS and "/" not in name:
+        known = ", ".join(bundled_models() + sorted(HUB_MODELS))
+        raise ValueError(f"unknown model {name!r}; bundled and hub names: {known}")
+    return None
+
+
+def _ensure_hub_reachable(name: str, hub_id: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one clear message, when a hub model can be neither found nor fetched."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
+        return  # cached: transformers loads it without the network
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    if not offline:
+        try:
+            socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout).close()
+            return
+        except OSError:
+            pass  # unreachable: no network, a firewall, or a proxy-only network
+    raise ModelUnavailable(
+        f"{name!r} ({hub_id}) is a hub model, it is not in your Hugging Face cache, and the hub "
+        f"({endpoint.hostname}) cannot be reached from here. Connect to the internet and run "
+        f"load_model({name!r}) once to cache it, or use a bundled model: {', '.join(bundled_models()) or 'none yet'}."
+    ) from None
+
+
+@lru_cache(maxsize=4)
+def cached_model(name: str | None = None):
+    """``load_model`` once per process: for checks and helpers that need a model repeatedly."""
+    return load_model(name)
