@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import pkgutil
 import time
 import traceback
@@ -30,6 +31,16 @@ from typing import Any, Callable
 import torch
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
+CHECK_MODEL_VARIABLE = "COURSE_CHECK_MODEL"
+
+
+def check_model():
+    """The model that model-based checks run on: the bundled default, or the model named by the
+    ``COURSE_CHECK_MODEL`` environment variable (tests use it to run every check on a second,
+    differently shaped model). Loaded once per process."""
+    from utils.models import cached_model
+
+    return cached_model(os.environ.get(CHECK_MODEL_VARIABLE) or None)
 
 
 class CheckFailure(AssertionError):
@@ -167,7 +178,8 @@ def _learner_frame(tb) -> str:
         inside_course = path.is_file() and course in path.resolve().parents
         if "site-packages" in frame.filename or (inside_course and "solutions" not in path.parts):
             continue
-        lines = f" (line {frame.lineno}: `{(frame.line or '').strip()}`)"
+        code = (frame.line or "").strip()
+        lines = f" (line {frame.lineno}: `{code}`)" if code else f" (line {frame.lineno})"
     return lines
 
 
@@ -250,7 +262,8 @@ def expect_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, wh
             f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}{suffix}", details
         )
     if actual.dtype != expected.dtype:
-        raise CheckFailure(f"{what} has dtype {actual.dtype}, expected {expected.dtype}{suffix}", details)
+        raise CheckFailure(f"{what} has dtype {actual.dtype}, expected {expected.dtype}; look for a "
+                           "conversion (.double(), .long()) or a tensor created without a dtype", details)
     a, e = actual.detach().double(), expected.detach().double()
     error = (a - e).abs()
     max_abs = error.max().item() if error.numel() else 0.0

@@ -93,3 +93,23 @@ def _ensure_hub_reachable(name: str, hub_id: str, timeout: float = 3.0) -> None:
 def cached_model(name: str | None = None):
     """``load_model`` once per process: for checks and helpers that need a model repeatedly."""
     return load_model(name)
+
+
+def random_model(folder: str | Path, *, n_layers: int = 12, d_model: int = 768, n_heads: int = 12,
+                 n_ctx: int = 256, seed: int = 0, tokenizer_from: str | Path | None = None):
+    """Build a GPT-2-architecture model with random weights (GPT-2-small shaped by default),
+    save it in ``folder`` with a bundled model's tokenizer, and load it with :func:`load_model`.
+
+    Checks and tests use it to prove that nothing is hard-wired to the default model's sizes.
+    """
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    folder = Path(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_from or MODELS_DIR / DEFAULT_MODEL))
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=n_ctx, n_embd=d_model, n_layer=n_layers,
+                        n_head=n_heads, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return load_model(str(folder))

@@ -1,0 +1,1 @@
+"""Tooling that builds, tests, benchmarks and releases the course (``python -m course --help``)."""

@@ -1,0 +1,1 @@
+"""Reference implementations of every exercise, a module per chapter. Not shipped to learners."""
