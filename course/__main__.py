@@ -1,0 +1,71 @@
+"""The course's commands: ``./course COMMAND`` (or ``python -m course COMMAND``).
+
+    build     write the solved notebooks, execute every chapter, build the book in _build/html
+    test      build the solved notebooks, execute them, and run the whole test suite
+    solve     only write solved/NN_name.ipynb from chapters/ and solutions/
+    bench     print the speed budgets: model load, check() latency, chapter time and memory
+    grade     grade a folder of submitted notebooks (see `grade --help`)
+    release   write the learner distribution (no solutions, no hidden checks)
+    record    re-record the reference outputs that public checks replay
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from course.notebooks import ROOT, write_solved
+
+
+def build(args: list[str]) -> int:
+    """Solve, execute and publish: the course's main job."""
+    from course.book import build_book
+    from course.execute import main as execute
+
+    write_solved()
+    execute([])
+    return build_book()
+
+
+def test(args: list[str]) -> int:
+    """The whole suite: tests/ and the solved notebooks under nbval."""
+    from course.execute import main as execute
+
+    write_solved()
+    execute([])
+    command = [sys.executable, "-m", "pytest", "tests", "solved", "--nbval-lax",
+               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *args]
+    return subprocess.call(command, cwd=ROOT)
+
+
+def solve(args: list[str]) -> int:
+    for path in write_solved():
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+def forward(module: str):
+    def run(args: list[str]) -> int:
+        return subprocess.call([sys.executable, "-m", module, *args], cwd=ROOT)
+    return run
+
+
+COMMANDS = {
+    "build": build,
+    "test": test,
+    "solve": solve,
+    "bench": forward("course.bench"),
+    "grade": forward("autograder.grading"),
+    "release": forward("course.release"),
+    "record": forward("autograder.record"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 0 if not argv or argv[0] in ("-h", "--help", "help") else 2
+    return COMMANDS[argv[0]](argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
