@@ -1,0 +1,84 @@
+"""Print the course's speed and memory figures against the budgets in DESIGN.md.
+
+``./run bench`` (or ``make bench``) measures, on this machine:
+  * importing TransformerLens and loading the default model, in a fresh interpreter;
+  * the median latency of ``check(...)`` over every exercise (its public checks, as a learner runs them);
+  * each chapter's execution time and peak memory, each in a fresh kernel.
+Figures are printed, never asserted: budgets belong in a report, not in flaky timed tests.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+from course.notebooks import ROOT, SOLVED_DIR, write_solved
+
+LOAD_SCRIPT = """
+import time
+started = time.perf_counter()
+import transformer_lens, utils.models
+imported = time.perf_counter()
+utils.models.load_model()
+loaded = time.perf_counter()
+print(f"{imported - started:.2f} {loaded - imported:.2f}")
+"""
+
+
+def model_load_seconds() -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], capture_output=True, text=True, check=True, cwd=ROOT)
+    imported, loaded = out.stdout.split()[-2:]
+    return float(imported), float(loaded)
+
+
+def check_latencies(repeats: int = 3) -> dict[str, float]:
+    """Median seconds of ``check(reference)`` per exercise, after one warm-up call each."""
+    from autograder.core import check, load_all_chapters, solutions_module
+
+    latencies = {}
+    for name, exercise in sorted(load_all_chapters().items()):
+        reference = getattr(solutions_module(exercise.chapter), name)
+        check(reference, quiet=True)  # warm-up: loads the model once, as a notebook session would
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            check(reference, quiet=True)
+            times.append(time.perf_counter() - started)
+        latencies[name] = statistics.median(times)
+    return latencies
+
+
+def chapter_figures() -> list[str]:
+    write_solved()
+    lines = []
+    for notebook in sorted(SOLVED_DIR.glob("*.ipynb")):
+        out = subprocess.run([sys.executable, "-m", "course.execute", str(notebook)], capture_output=True,
+                             text=True, cwd=ROOT)
+        lines.append(out.stdout.strip() or f"{notebook.stem}: FAILED\n{out.stderr[-2000:]}")
+    return lines
+
+
+def main(argv: list[str]) -> None:
+    imported, loaded = model_load_seconds()
+    print(f"import transformer_lens + utils: {imported:.2f} s")
+    print(f"load default model:              {loaded:.2f} s   (budget 1 s)")
+    latencies = check_latencies()
+    print(f"check() median over {len(latencies)} exercises: {statistics.median(latencies.values()):.3f} s"
+          f"   (budget 1 s); slowest: {max(latencies, key=latencies.get)} {max(latencies.values()):.3f} s")
+    if "--checks" in argv:
+        for name, seconds in latencies.items():
+            print(f"  {name}: {seconds:.3f} s")
+    total = 0.0
+    print("chapter execution (fresh kernel each; budget 120 s each):")
+    for line in chapter_figures():
+        print("  " + line)
+        try:
+            total += float(line.split(":")[1].split("s,")[0])
+        except (IndexError, ValueError):
+            pass
+    print(f"all chapters: {total:.1f} s   (the book's budget: 600 s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
