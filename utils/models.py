@@ -42,16 +42,16 @@ def load_model(name: str | None = None, *, device: str = "cpu"):
     a path to a Hugging Face model folder, or a hub name such as ``gpt2-small``. Offline, a hub
     name that is not in the local cache fails within seconds with :class:`ModelUnavailable`.
     """
-    from transformer_lens.model_bridge import TransformerBridge
-
     name = name or DEFAULT_MODEL
     local = _local_folder(name)
     if local is None:
         hub_id = HUB_MODELS.get(name, name)
-        _ensure_hub_reachable(name, hub_id)
+        _ensure_hub_reachable(name, hub_id)  # before the slow import, so offline fails fast
         source = hub_id
     else:
         source = str(local)
+    from transformer_lens.model_bridge import TransformerBridge
+
     model = TransformerBridge.boot_transformers(source, device=device)
     model.enable_compatibility_mode()
     model.eval()
