@@ -1,0 +1,417 @@
+"""The sandbox: a fresh interpreter that runs one submission's code and answers calls.
+
+Started by :class:`autograder.grading.sandbox.Sandbox` as ``python -I -m
+autograder.grading.child FD_IN FD_OUT``, under ``unshare --net --mount --pid`` where the OS
+allows it. It reads its configuration from the parent, then, before running any learner code:
+
+1. hides what the learner must not see (mount namespace, as root): ``solutions/``, ``tests/``,
+   ``.git``, the submissions and output folders become empty; the chapter check modules are
+   replaced by copies without hidden checks; ``/tmp`` is a private tmpfs and the working folder
+   ``/tmp/work`` lives in it;
+2. imports what the notebook imports from a list of known packages (and the check model if the
+   chapter's checks use one), so that start-up is paid once, with nothing learner-controlled;
+3. limits memory (RLIMIT_AS), file size (RLIMIT_FSIZE), core dumps and, after dropping to the
+   ``nobody`` user (as root), the number of processes (RLIMIT_NPROC);
+4. installs an audit hook (which cannot be removed) that blocks processes, signals to others,
+   sockets, ctypes, ``gc`` introspection, importing ``solutions``/``tests``, reading hidden paths
+   and writing outside the working folder: the same rules without root, as a second layer with it.
+
+Then it executes the program's statements in order (each under a time limit; a failing one is
+recorded and skipped), reports which exercises exist, and serves ``call``/``getattr``/...
+requests until told to stop. Values cross as JSON + safetensors (:mod:`autograder.grading.wire`).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib
+import inspect
+import linecache
+import os
+import signal
+import sys
+import time
+import traceback
+
+from autograder.grading import wire
+
+HANDLES: dict[int, object] = {}
+STATE: dict = {"model": None, "model_name": None, "model_loaded": False}
+
+
+class _Timeout(BaseException):
+    """Raised by the interval timer inside learner code that runs too long."""
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+# ------------------------------------------------------------------------------------ sandbox
+
+
+def _mounts(cfg: dict) -> str:
+    """Hide paths and give the child a private /tmp (inside ``unshare --mount``, as root)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    MS_NOSUID, MS_NODEV, MS_BIND = 2, 4, 4096
+
+    def mount(source, target, fstype, flags, data=None):
+        if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                      data.encode() if data else None) != 0:
+            raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+    for target, source in cfg.get("overlay", {}).items():
+        mount(source, target, None, MS_BIND)
+    for path in cfg.get("hide", []):
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        elif os.path.isfile(path):
+            mount("/dev/null", path, None, MS_BIND)
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(cfg['tmp_mb'])}m,mode=1777")
+    if os.path.isdir("/dev/shm"):
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
+    workdir = "/tmp/work"
+    os.makedirs(workdir, exist_ok=True)
+    return workdir
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _install_audit_hook(workdir: str, hidden: list[str]) -> None:
+    """Block what grading code never needs. Built in a function so nothing else holds the hook."""
+    blocked = frozenset({
+        "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "subprocess.Popen",
+        "os.kill", "os.killpg", "signal.pthread_kill", "socket.__new__", "socket.connect", "socket.bind",
+        "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "socket.sendmsg", "ctypes.dlopen",
+        "ctypes.dlsym", "ctypes.call_function", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+        "webbrowser.open", "urllib.Request", "os.chroot", "os.setxattr", "os.removexattr",
+    })
+    path_events = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.chmod": (0,), "os.chown": (0,),
+                   "os.rename": (0, 1), "os.link": (1,), "os.symlink": (1,), "os.truncate": (0,),
+                   "os.utime": (0,), "shutil.rmtree": (0,), "shutil.copyfile": (1,), "shutil.copytree": (1,),
+                   "shutil.move": (0, 1), "shutil.chown": (0,), "os.chflags": (0,)}
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    root = os.path.realpath(workdir) + os.sep
+    hidden_roots = tuple(os.path.realpath(h) for h in hidden)
+    realpath, fspath, join, getcwd = os.path.realpath, os.fspath, os.path.join, os.getcwd
+
+    def resolve(path):
+        if isinstance(path, int):
+            return None
+        path = fspath(path)
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        return realpath(join(getcwd(), path))
+
+    def inside(path, roots):
+        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    def hook(event, args):
+        if event in blocked:
+            raise PermissionError(f"{event} is not allowed while grading")
+        if event == "import":
+            name = args[0] if args else ""
+            if isinstance(name, str) and name.split(".")[0] in ("solutions", "tests"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        elif event == "open":
+            path = resolve(args[0])
+            if path is None:
+                return
+            mode, flags = args[1], args[2] if len(args) > 2 else 0
+            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & write_flags)
+            if inside(path, hidden_roots):
+                raise PermissionError(f"reading {path} is not allowed while grading")
+            if writing and not (path.startswith(root) or path == "/dev/null"):
+                raise PermissionError(f"writing {path} is not allowed while grading: write inside your working folder")
+        elif event in path_events:
+            for i in path_events[event]:
+                if i < len(args):
+                    path = resolve(args[i])
+                    if path is not None and not path.startswith(root):
+                        raise PermissionError(f"{event} on {path} is not allowed while grading")
+
+    sys.addaudithook(hook)
+
+
+def setup(cfg: dict) -> str:
+    if cfg.get("namespaces"):
+        workdir = _mounts(cfg)
+    else:
+        workdir = cfg["workdir"]
+    drop = cfg.get("drop_to") if os.geteuid() == 0 else None
+    if drop:
+        os.chown(workdir, drop[0], drop[1])
+    os.chdir(workdir)
+    for var in ("HOME", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
+        os.environ[var] = workdir
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=os.path.join(workdir, ".hf"))
+
+    import torch
+
+    torch.set_num_threads(1)
+    for name in cfg.get("preimport", []):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the learner's import will fail and say why
+            pass
+    if cfg.get("preload_model"):
+        _model(cfg.get("model_name"))
+
+    import autograder
+    import autograder.core
+
+    def check(*args, **kwargs):
+        """Grading runs the checks itself; ``check`` in a submission does nothing."""
+
+    autograder.check = autograder.core.check = check
+
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (cfg["fsize_mb"] * 2**20,) * 2)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
+    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + cfg["memory_mb"] * 2**20,) * 2)
+    if drop:
+        resource.setrlimit(resource.RLIMIT_NPROC, (cfg["nproc"],) * 2)
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        except Exception:  # noqa: BLE001
+            pass
+        os.setgroups([])
+        os.setgid(drop[1])
+        os.setuid(drop[0])
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("solutions", "tests"):
+            del sys.modules[name]
+    _install_audit_hook(workdir, cfg.get("hide", []) + cfg.get("hide_files", []))
+    return workdir
+
+
+# ------------------------------------------------------------------------------------- values
+
+
+def _model(name):
+    if not STATE["model_loaded"]:
+        from utils.models import cached_model
+
+        STATE["model"] = cached_model(name)
+        STATE["model_name"], STATE["model_loaded"] = name, True
+    return STATE["model"]
+
+
+def _is_cache(value) -> bool:
+    module = sys.modules.get("transformer_lens")
+    return module is not None and isinstance(value, getattr(module, "ActivationCache", ()))
+
+
+def _encoder(max_bytes: int) -> wire.Encoder:
+    encoder = wire.Encoder(prefix="r", max_bytes=max_bytes)
+
+    def special(value):
+        if STATE["model_loaded"] and value is STATE["model"]:
+            return {"M": STATE["model_name"]}
+        if _is_cache(value):
+            inner = {k: v for k, v in value.cache_dict.items()}
+            return {"C": encoder.encode(inner), "b": bool(value.has_batch_dim),
+                    "M": STATE["model_name"] if STATE["model_loaded"] and value.model is STATE["model"] else None}
+        return None
+
+    def fallback(value):
+        handle = len(HANDLES) + 1
+        HANDLES[handle] = value
+        qualname = getattr(value, "__qualname__", None)
+        kind = type(value).__name__
+        return {"H": handle, "type": kind if isinstance(kind, str) else "object",
+                "qualname": qualname if isinstance(qualname, str) else kind, "callable": callable(value)}
+
+    encoder.special, encoder.fallback = special, fallback
+    return encoder
+
+
+def _decode_special(tree, tensors, depth):
+    if "M" in tree and "C" not in tree:
+        return _model(tree["M"])
+    if "C" in tree:
+        from transformer_lens import ActivationCache
+
+        return ActivationCache(wire.decode(tree["C"], tensors, _decode_special, depth + 1), _model(tree.get("M")),
+                               has_batch_dim=bool(tree.get("b", True)))
+    if "H" in tree:
+        return HANDLES[int(tree["H"])]
+    raise wire.WireError("unknown tag")
+
+
+def _where(tb) -> str:
+    found = ""
+    for frame in traceback.extract_tb(tb):
+        if frame.filename.startswith("<cell "):
+            code = (frame.line or "").strip()
+            found = f" ({frame.filename[1:-1]}, line {frame.lineno}" + (f": `{code[:120]}`)" if code else ")")
+    return found
+
+
+def _describe_error(error: BaseException) -> dict:
+    try:
+        message = str(error)
+    except BaseException:  # noqa: BLE001 - a learner exception whose __str__ fails
+        message = "<unprintable>"
+    kind = type(error).__name__ if isinstance(type(error).__name__, str) else "Exception"
+    if isinstance(error, _Timeout):
+        kind, message = "Timeout", "took too long"
+    elif isinstance(error, wire.OutputTooLarge):
+        kind = "OutputTooLarge"
+    return {"type": kind, "message": message[:600], "where": _where(error.__traceback__)}
+
+
+# ------------------------------------------------------------------------------------- running
+
+
+def run_program(cfg: dict, ns: dict, send) -> list[dict]:
+    for cell, source in cfg.get("cells", {}).items():
+        lines = [line + "\n" for line in source.split("\n")]
+        linecache.cache[f"<cell {cell}>"] = (len(source), None, lines, f"<cell {cell}>")
+    errors, failed = [], []
+    skip = set(cfg.get("skip", []))
+    statements = cfg["program"]
+    for attempt in (0, 1):
+        todo = range(len(statements)) if attempt == 0 else list(failed)
+        failed = []
+        for k in todo:
+            if k in skip:
+                continue
+            st = statements[k]
+            send({"t": "stmt", "k": k})
+            try:
+                code = compile("\n" * (st["line"] - 1) + st["source"], f"<cell {st['cell']}>", "exec")
+                with time_limit(cfg["statement_timeout"]):
+                    exec(code, ns)
+            except BaseException as error:  # noqa: BLE001 - a failing cell is recorded, never fatal
+                if attempt == 0 and not st.get("is_import"):
+                    failed.append(k)
+                else:
+                    errors.append({"k": k, "cell": st["cell"], "line": st["line"], **_describe_error(error)})
+    return errors
+
+
+def describe(ns: dict, names: list[str]) -> dict:
+    out = {}
+    for name in names:
+        if name not in ns:
+            out[name] = {"kind": "missing"}
+            continue
+        obj = ns[name]
+        try:
+            kind = "class" if isinstance(obj, type) else "function" if callable(obj) else "other"
+            info = {"kind": kind, "type": str(type(obj).__name__)}
+            try:
+                target = obj.__init__ if kind == "class" else obj
+                info["signature"] = [str(p) for p in inspect.signature(target).parameters if p != "self"]
+            except (TypeError, ValueError):
+                info["signature"] = None
+        except BaseException as error:  # noqa: BLE001
+            info = {"kind": "other", "type": "?", "error": _describe_error(error)["message"]}
+        out[name] = info
+    return out
+
+
+def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
+    import torch
+
+    max_bytes = int(cfg["max_output_mb"] * 2**20)
+    while True:
+        try:
+            header, tensors = wire.recv(fd_in)
+        except wire.ChildGone:
+            return
+        op = header.get("op")
+        if op == "exit":
+            return
+        started = time.perf_counter()
+        try:
+            with time_limit(header.get("timeout", 10.0)):
+                if op == "call":
+                    if "name" in header:
+                        target = ns[header["name"]]
+                    else:
+                        target = HANDLES[int(header["handle"])]
+                    args = wire.decode(header["args"], tensors, _decode_special)
+                    kwargs = wire.decode(header["kwargs"], tensors, _decode_special)
+                    guarded = header.get("guarded", [])
+                    before = {k: tensors[k].clone() for k in guarded if k in tensors}
+                    value = target(*args, **kwargs)
+                    mutated = [k for k, old in before.items()
+                               if tensors[k].shape != old.shape or not torch.equal(tensors[k], old)]
+                elif op == "getattr":
+                    value, mutated = getattr(HANDLES[int(header["handle"])], str(header["name"])), []
+                elif op == "setattr":
+                    setattr(HANDLES[int(header["handle"])], str(header["name"]),
+                            wire.decode(header["value"], tensors, _decode_special))
+                    value, mutated = None, []
+                elif op == "len":
+                    value, mutated = len(HANDLES[int(header["handle"])]), []
+                elif op == "getitem":
+                    value = HANDLES[int(header["handle"])][wire.decode(header["key"], tensors, _decode_special)]
+                    mutated = []
+                elif op == "iter":
+                    value, mutated = list(iter(HANDLES[int(header["handle"])])), []
+                else:
+                    raise wire.WireError(f"unknown operation {op!r}")
+                encoder = _encoder(max_bytes)
+                tree = encoder.encode(value)
+                mut = {k: encoder.encode(tensors[k]) for k in mutated}
+            send({"t": "ok", "value": tree, "mutated": mut, "seconds": time.perf_counter() - started}, encoder.tensors)
+        except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
+            send({"t": "error", **_describe_error(error), "seconds": time.perf_counter() - started})
+
+
+class _IPythonStub:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def main(argv: list[str]) -> None:
+    fd_in, fd_out = int(argv[0]), int(argv[1])
+
+    def send(header, tensors=None):
+        wire.send(fd_out, header, tensors)
+
+    cfg, _ = wire.recv(fd_in)
+    started = time.perf_counter()
+    try:
+        setup(cfg)
+    except BaseException as error:  # noqa: BLE001
+        send({"t": "setup_failed", **_describe_error(error), "trace": traceback.format_exc()[-2000:]})
+        return
+    send({"t": "setup", "seconds": time.perf_counter() - started})
+    ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub(),
+          "display": lambda *args, **kwargs: None}
+    errors = run_program(cfg, ns, send)
+    send({"t": "loaded", "errors": errors, "exercises": describe(ns, cfg["exercises"]),
+          "seconds": time.perf_counter() - started})
+    serve(cfg, ns, fd_in, send)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,432 @@
+"""The trusted side of the sandbox: start the child, talk to it, stand in for the learner's code.
+
+:class:`Sandbox` runs one submission's program in a child process (see
+:mod:`autograder.grading.child`) and restarts it when it dies. :class:`ExerciseSession` is one
+exercise's view of it, with its time budget; :class:`RemoteFunction` is what the checks receive
+as ``impl``: calling it sends the arguments (JSON + safetensors) to the child, which calls the
+learner's function and sends back the result, rebuilt here as fresh plain tensors and numbers.
+Objects that cannot be sent (an instance of the learner's class, a bound method) stay in the
+child and come back as :class:`RemoteObject` handles: their attributes and methods are remote
+calls, and they never decide a comparison (``__eq__`` is identity, no ``__float__``).
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model
+from autograder.grading import wire
+
+ROOT = Path(__file__).resolve().parents[2]
+NOBODY = (65534, 65534)
+GRACE_S = 3.0
+
+
+@dataclass
+class Limits:
+    """Resource limits for one submission (seconds, MiB)."""
+
+    call_s: float = 20.0  # one call of the learner's code
+    exercise_s: float = 60.0  # all calls of one exercise together
+    submission_s: float = 300.0  # the whole submission, start-up included
+    load_s: float = 90.0  # start-up and executing the notebook's statements
+    statement_s: float = 15.0  # one top-level statement of the notebook
+    memory_mb: int = 3072  # address space beyond what the interpreter and torch take
+    fsize_mb: int = 32
+    nproc: int = 256
+    max_output_mb: int = 256
+    tmp_mb: int = 256
+
+
+@functools.lru_cache(maxsize=1)
+def namespaces_available() -> bool:
+    """Whether ``unshare`` can give the child its own network, mounts and process ids."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    try:
+        done = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                               "--propagation", "private", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+class SandboxDied(Exception):
+    """The child is gone (timeout, crash, exit) or never started; the message says which."""
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not stop"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        return f"was killed by {name}" + (" (out of memory?)" if name in ("SIGKILL", "SIGSEGV", "SIGBUS") else "")
+    return f"ended the process with exit code {code} (sys.exit or os._exit?)"
+
+
+class Sandbox:
+    """One submission's child process: started, restarted after a crash, stopped."""
+
+    def __init__(self, program, exercises: list[str], cells: dict[int, str], limits: Limits, *, scratch: Path,
+                 hide: list[str] = (), hide_files: list[str] = (), overlay: dict[str, str] | None = None,
+                 preimport: list[str] = (), preload_model: bool = False, namespaces: bool | None = None,
+                 deadline: float | None = None):
+        self.program, self.exercises, self.cells, self.limits = program, exercises, cells, limits
+        self.scratch = Path(scratch)
+        self.hide, self.hide_files, self.overlay = list(hide), list(hide_files), dict(overlay or {})
+        self.preimport, self.preload_model = list(preimport), preload_model
+        self.namespaces = namespaces_available() if namespaces is None else namespaces
+        self.deadline = deadline or time.monotonic() + limits.submission_s
+        self.skip: dict[int, str] = {}  # statements that killed or hung the child, and why
+        self.proc = None
+        self.generation = 0
+        self.loaded: dict | None = None
+        self.starts = 0
+        self.output_path = self.scratch / "output.txt"
+
+    # ---------------------------------------------------------------------------- life cycle
+
+    def _spawn(self) -> None:
+        self.generation += 1
+        self.starts += 1
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        workdir = self.scratch / f"work{self.generation}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-s", "-m", "autograder.grading.child", str(to_child_r), str(from_child_w)]
+        if self.namespaces:
+            command = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                       "--propagation", "private", *command]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+               "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        if os.environ.get(CHECK_MODEL_VARIABLE):
+            env[CHECK_MODEL_VARIABLE] = os.environ[CHECK_MODEL_VARIABLE]
+        with open(self.output_path, "ab") as output:
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                         pass_fds=(to_child_r, from_child_w), start_new_session=True,
+                                         cwd=str(workdir), env=env)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.fd_out, self.fd_in = to_child_w, from_child_r
+        config = {
+            "program": self.program, "cells": {str(k): v for k, v in self.cells.items()},
+            "exercises": self.exercises, "skip": sorted(self.skip), "namespaces": self.namespaces,
+            "workdir": str(workdir), "hide": self.hide, "hide_files": self.hide_files, "overlay": self.overlay,
+            "preimport": self.preimport, "preload_model": self.preload_model,
+            "model_name": os.environ.get(CHECK_MODEL_VARIABLE) or None,
+            "drop_to": list(NOBODY) if os.geteuid() == 0 else None,
+            "statement_timeout": self.limits.statement_s, "memory_mb": self.limits.memory_mb,
+            "fsize_mb": self.limits.fsize_mb, "nproc": self.limits.nproc,
+            "max_output_mb": self.limits.max_output_mb, "tmp_mb": self.limits.tmp_mb,
+        }
+        if self.namespaces:
+            os.chmod(workdir, 0o755)
+        elif os.geteuid() == 0:
+            os.chown(workdir, *NOBODY)
+        wire.send(self.fd_out, config, deadline=time.monotonic() + 30)
+
+    def kill(self) -> int | None:
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = None
+        for fd in (self.fd_in, self.fd_out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.proc = None
+        return code
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                wire.send(self.fd_out, {"op": "exit"}, deadline=time.monotonic() + 1)
+                self.proc.wait(timeout=3)
+            except Exception:  # noqa: BLE001 - it is being killed anyway
+                pass
+            self.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> dict:
+        """Start the child and run the program; statements that kill or hang it are skipped on
+        a restart (at most four). Returns the child's description of the exercises."""
+        while True:
+            if self.starts >= 6:
+                raise SandboxDied("your notebook could not be loaded: it crashed the grader repeatedly")
+            load_deadline = min(time.monotonic() + self.limits.load_s, self.deadline)
+            self._spawn()
+            current, problem = None, None
+            try:
+                while True:
+                    header, _ = wire.recv(self.fd_in, load_deadline)
+                    kind = header.get("t")
+                    if kind == "stmt":
+                        current = int(header["k"])
+                    elif kind == "setup_failed":
+                        self.kill()
+                        raise SandboxDied(f"the grader's sandbox could not start: {header.get('type')}: "
+                                          f"{header.get('message')}")
+                    elif kind == "loaded":
+                        self.loaded = header
+                        return header
+            except wire.Deadline:
+                problem = "hung (it was stopped after the time limit)"
+            except (wire.ChildGone, wire.WireError) as error:
+                problem = str(error) or "crashed"
+            code = self.kill()
+            if problem != "hung (it was stopped after the time limit)":
+                problem = _describe_exit(code)
+            if time.monotonic() >= self.deadline:
+                raise SandboxDied("your notebook took longer than the time allowed for a whole submission")
+            if current is None or current in self.skip:
+                raise SandboxDied(f"the grader's process {problem} before running your code")
+            self.skip[current] = problem
+
+    def ensure_started(self) -> None:
+        if not self.alive:
+            if self.proc is not None:
+                self.kill()
+            self.start()
+
+    def request(self, header: dict, tensors: dict, timeout: float) -> tuple[dict, dict]:
+        """Send one request; the answer within ``timeout`` (+ grace), else kill and raise."""
+        deadline = time.monotonic() + timeout + GRACE_S
+        try:
+            wire.send(self.fd_out, header, tensors, deadline=deadline)
+            return wire.recv(self.fd_in, deadline, max_tensor_bytes=int(self.limits.max_output_mb * 2**20))
+        except wire.Deadline:
+            self.kill()
+            raise SandboxDied(f"did not finish within {timeout:.0f} s (an infinite loop?)") from None
+        except wire.OutputTooLarge as error:
+            self.kill()
+            raise SandboxDied(f"sent back too much data ({error})") from None
+        except (wire.ChildGone, wire.WireError, BrokenPipeError, OSError):
+            code = self.kill()
+            raise SandboxDied(_describe_exit(code)) from None
+
+    def output_tail(self, limit: int = 4000) -> str:
+        try:
+            with open(self.output_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - limit))
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+
+# ------------------------------------------------------------------------------------ proxies
+
+
+def _is_cache(value) -> bool:
+    module = sys.modules.get("transformer_lens")
+    return module is not None and isinstance(value, getattr(module, "ActivationCache", ()))
+
+
+class RemoteError(Exception):
+    """An exception raised by the learner's code in the sandbox (re-created by type name)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _error_class(name: str) -> type:
+    if name == "NotImplementedError":
+        return NotImplementedError
+    return type(name[:100] or "Exception", (RemoteError,), {})
+
+
+class ExerciseSession:
+    """One exercise's calls into the sandbox, with its own time budget; after one call hangs or
+    kills the child, the exercise's remaining calls fail at once with the same message."""
+
+    def __init__(self, sandbox: Sandbox, name: str):
+        self.sandbox, self.name = sandbox, name
+        self.used = 0.0
+        self.fatal: str | None = None
+        self.calls = 0
+
+    def _encoder(self) -> wire.Encoder:
+        encoder = wire.Encoder(prefix="a", max_bytes=int(self.sandbox.limits.max_output_mb * 2**20))
+
+        def special(value):
+            if isinstance(value, RemoteObject):
+                session, handle, generation = object.__getattribute__(value, "_remote")
+                if generation != self.sandbox.generation:
+                    raise LearnerError(f"`{self.name}`: an object from before the sandbox restarted cannot be used")
+                return {"H": handle}
+            if _is_cache(value):
+                inner = wire.Encoder(prefix=f"c{len(encoder.tensors)}_", max_bytes=encoder.max_bytes - encoder.nbytes)
+                tree = inner.encode(dict(value.cache_dict))
+                encoder.tensors.update(inner.tensors)
+                encoder.nbytes += inner.nbytes
+                return {"C": tree, "b": bool(value.has_batch_dim), "M": self._model_name(value.model)}
+            import torch
+
+            if isinstance(value, torch.nn.Module):
+                return {"M": self._model_name(value)}
+            return None
+
+        encoder.special = special
+        return encoder
+
+    @staticmethod
+    def _model_name(model):
+        if model is not check_model():
+            raise TypeError("only the model from autograder.core.check_model() can be sent to the sandbox")
+        return os.environ.get(CHECK_MODEL_VARIABLE) or None
+
+    def _decode_special(self, tree, tensors, depth):
+        if "H" in tree:
+            return RemoteObject._make(self, tree)
+        if "C" in tree:
+            from transformer_lens import ActivationCache
+
+            return ActivationCache(wire.decode(tree["C"], tensors, self._decode_special, depth + 1), check_model(),
+                                   has_batch_dim=bool(tree.get("b", True)))
+        if "M" in tree:
+            return check_model()
+        raise wire.WireError("unknown value tag")
+
+    def request(self, header: dict, args=(), kwargs=None, extra: dict | None = None):
+        """Send an operation on the learner's code; return its decoded result."""
+        if self.fatal:
+            raise LearnerError(self.fatal)
+        limits = self.sandbox.limits
+        timeout = min(limits.call_s, limits.exercise_s - self.used, self.sandbox.deadline - time.monotonic())
+        if timeout <= 0:
+            self.fatal = (f"`{self.name}` used up its time ({limits.exercise_s:.0f} s per exercise, "
+                          f"{limits.submission_s:.0f} s per submission); is it very slow or stuck?")
+            raise LearnerError(self.fatal)
+        encoder = self._encoder()
+        header = dict(header, args=encoder.encode(tuple(args)), kwargs=encoder.encode(dict(kwargs or {})),
+                      timeout=timeout, guarded=list(encoder.originals))
+        for key, value in (extra or {}).items():
+            header[key] = encoder.encode(value)
+        started = time.monotonic()
+        try:
+            self.sandbox.ensure_started()
+            reply, tensors = self.sandbox.request(header, encoder.tensors, timeout)
+        except SandboxDied as died:
+            self.fatal = f"`{self.name}` {died}"
+            raise LearnerError(self.fatal) from None
+        finally:
+            self.used += time.monotonic() - started
+            self.calls += 1
+        if reply.get("t") == "error":
+            kind, message, where = str(reply.get("type")), str(reply.get("message"))[:600], str(reply.get("where", ""))
+            if kind == "Timeout":
+                self.fatal = f"`{self.name}` did not finish within {timeout:.0f} s (an infinite loop?)"
+                raise LearnerError(self.fatal)
+            if kind == "OutputTooLarge":
+                raise LearnerError(f"`{self.name}` returned too much data: {message}")
+            if kind in ("MemoryError", "OutOfMemoryError"):
+                raise LearnerError(f"`{self.name}` ran out of memory (the limit is {limits.memory_mb} MB){where}")
+            raise _error_class(kind)(message + where)
+        try:
+            value = wire.decode(reply.get("value"), tensors, self._decode_special)
+            for name, tree in (reply.get("mutated") or {}).items():
+                new = wire.decode(tree, tensors, self._decode_special)
+                original = encoder.originals.get(name)
+                if original is not None and hasattr(new, "shape"):
+                    import torch
+
+                    with torch.no_grad():
+                        if original.shape == new.shape and original.dtype == new.dtype:
+                            original.copy_(new)
+                        else:
+                            original.set_(new.clone())
+        except (wire.WireError, KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise LearnerError(f"`{self.name}` returned something the grader cannot read: {error}") from None
+        return value
+
+
+class RemoteFunction:
+    """``impl`` for the checks: the learner's function or class, living in the sandbox."""
+
+    def __init__(self, session: ExerciseSession, info: dict):
+        self._session = session
+        self.__name__ = self.__qualname__ = session.name
+        params = info.get("signature")
+        if params is not None:
+            self.__signature__ = inspect.Signature(
+                [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
+
+    def __getattr__(self, name):
+        if name == "__signature__":
+            raise ValueError("the signature of the learner's code is unknown")
+        raise AttributeError(name)
+
+    def __call__(self, *args, **kwargs):
+        return self._session.request({"op": "call", "name": self._session.name}, args, kwargs)
+
+    def __repr__(self):
+        return f"<your {self._session.name} (in the grading sandbox)>"
+
+
+class RemoteObject:
+    """A handle to an object that stays in the sandbox (an instance of the learner's class, a
+    bound method, ...). Attribute reads, writes, calls, ``len``, indexing and iteration are
+    remote; comparisons and truth are the grader's own (identity, always true)."""
+
+    _classes: dict[str, type] = {}
+
+    @classmethod
+    def _make(cls, session: ExerciseSession, tree: dict) -> "RemoteObject":
+        kind = str(tree.get("type", "object"))[:100] or "object"
+        sub = cls._classes.get(kind)
+        if sub is None:
+            sub = cls._classes[kind] = type(kind, (RemoteObject,), {})
+        obj = object.__new__(sub)
+        object.__setattr__(obj, "_remote", (session, int(tree["H"]), session.sandbox.generation))
+        object.__setattr__(obj, "__qualname__", str(tree.get("qualname", kind))[:200])
+        object.__setattr__(obj, "_callable", bool(tree.get("callable")))
+        return obj
+
+    def _op(self, header: dict, args=(), kwargs=None, extra=None):
+        session, handle, generation = object.__getattribute__(self, "_remote")
+        if generation != session.sandbox.generation:
+            raise LearnerError(f"`{session.name}`: this object was lost when the sandbox restarted")
+        return session.request(dict(header, handle=handle), args, kwargs, extra)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # never let probing (__torch_function__, __array__...) reach the child
+        return self._op({"op": "getattr", "name": name})
+
+    def __setattr__(self, name, value):
+        self._op({"op": "setattr", "name": name}, extra={"value": value})
+
+    def __call__(self, *args, **kwargs):
+        return self._op({"op": "call"}, args, kwargs)
+
+    def __len__(self):
+        value = self._op({"op": "len"})
+        return value if type(value) is int else 0
+
+    def __getitem__(self, key):
+        return self._op({"op": "getitem"}, extra={"key": key})
+
+    def __iter__(self):
+        value = self._op({"op": "iter"})
+        return iter(value if isinstance(value, list) else [])
+
+    def __repr__(self):
+        return f"<your {type(self).__name__} object (in the grading sandbox)>"
