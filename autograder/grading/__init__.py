@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"seconds per exercise (default {d.exercise_s:g})")
     p.add_argument("--submission-timeout", type=float, default=d.submission_s,
                    help=f"seconds per submission (default {d.submission_s:g})")
+    p.add_argument("--statement-timeout", type=float, default=d.statement_s,
+                   help=f"seconds per top-level statement of the notebook (default {d.statement_s:g})")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb,
                    help=f"memory per sandbox beyond torch (default {d.memory_mb})")
     p.add_argument("--no-namespaces", action="store_true",
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chapter = load_chapter(args.chapter)
     limits = Limits(call_s=args.call_timeout, exercise_s=args.exercise_timeout, submission_s=args.submission_timeout,
-                    memory_mb=args.memory_mb, load_s=min(Limits().load_s, args.submission_timeout))
+                    memory_mb=args.memory_mb, statement_s=args.statement_timeout,
+                    load_s=min(Limits().load_s, args.submission_timeout))
     paths = Paths(args.out)
     paths.records.mkdir(parents=True, exist_ok=True)
     paths.feedback.mkdir(parents=True, exist_ok=True)

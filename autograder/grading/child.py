@@ -167,6 +167,7 @@ def setup(cfg: dict) -> str:
     import torch
 
     torch.set_num_threads(1)
+    import encodings.idna  # noqa: F401 - so that a blocked socket call says so, not "unknown encoding"
     for name in cfg.get("preimport", []):
         try:
             importlib.import_module(name)
@@ -306,8 +307,8 @@ def run_program(cfg: dict, ns: dict, send) -> list[dict]:
                 with time_limit(cfg["statement_timeout"]):
                     exec(code, ns)
             except BaseException as error:  # noqa: BLE001 - a failing cell is recorded, never fatal
-                if attempt == 0 and not st.get("is_import"):
-                    failed.append(k)
+                if attempt == 0 and not st.get("is_import") and not isinstance(error, _Timeout):
+                    failed.append(k)  # retried once: it may need a definition that comes later
                 else:
                     errors.append({"k": k, "cell": st["cell"], "line": st["line"], **_describe_error(error)})
     return errors

@@ -9,8 +9,8 @@ statement is recorded and skipped, never fatal):
   are removed; a cell that still does not parse is recorded as a syntax error and skipped;
 * imports run first (imports are idempotent, and hoisting them makes a definition that
   precedes its imports in the file still work), only those that bind a name the kept code reads;
-* then only the statements the exercises need are kept (a backward slice from the exercise
-  names over the names each statement binds and reads, computed with :mod:`symtable`), so the
+* then only the statements the exercises need are kept (a slice from the exercise names over
+  the names each statement may bind and the globals it reads, computed with :mod:`symtable`), so the
   grader does not re-run training loops, plots or ``check(...)`` calls: whatever the learner
   defined LAST under an exercise's name is what gets graded.
 
@@ -22,6 +22,7 @@ import ast
 import json
 import re
 import symtable
+import threading
 from dataclasses import dataclass, field
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
@@ -150,8 +151,16 @@ def _binds(node: ast.stmt) -> tuple[set[str], set[str]]:
     return may, sure
 
 
+PARSE_LOCK = threading.Lock()  # CPython 3.11's ast/symtable are not safe to run in parallel threads
+
+
 def extract(data: bytes, exercises: list[str], *, slice_program: bool = True) -> Program:
     """The program that defines ``exercises`` from a notebook file's bytes (see module doc)."""
+    with PARSE_LOCK:
+        return _extract(data, exercises, slice_program)
+
+
+def _extract(data: bytes, exercises: list[str], slice_program: bool) -> Program:
     cells = read_cells(data)
     problems: list[str] = []
     parsed: list[tuple[int, ast.stmt, str]] = []
@@ -178,17 +187,20 @@ def extract(data: bytes, exercises: list[str], *, slice_program: bool = True) ->
                 text = text[node.col_offset:]
             parsed.append((index, node, text))
 
+    # Functions read globals when they are called, after every statement has run, so the slice
+    # ignores order: keep whatever may bind a needed name, until nothing new is needed.
     needed = set(exercises)
     keep = [False] * len(parsed)
-    for i in range(len(parsed) - 1, -1, -1):
-        index, node, text = parsed[i]
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue
-        may, sure = _binds(node)
-        if not slice_program or may & needed:
-            keep[i] = True
-            needed -= sure
-            needed |= _reads(text, node)
+    binds = [_binds(node)[0] for _, node, _ in parsed]
+    changed = True
+    while changed:
+        changed = False
+        for i, (index, node, text) in enumerate(parsed):
+            if keep[i] or isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            if not slice_program or binds[i] & needed:
+                keep[i] = changed = True
+                needed |= _reads(text, node)
     for i, (index, node, text) in enumerate(parsed):  # imports run first, so they serve every statement
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             star = any(a.name == "*" for a in node.names)

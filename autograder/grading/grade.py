@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from autograder.core import REGISTRY, CheckResult, Result, load_all_chapters, run_checks
 from autograder.grading import feedback
-from autograder.grading.extract import NotebookUnreadable, extract
+from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
 from autograder.grading.sandbox import ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied
 from autograder.grading.strip import strip_hidden_checks
 
@@ -228,13 +229,27 @@ def _preimports(program) -> list[str]:
         if not statement.is_import:
             continue
         try:
-            node = ast.parse(statement.source).body[0]
+            with PARSE_LOCK:
+                node = ast.parse(statement.source).body[0]
         except SyntaxError:
             continue
         modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module] if node.level == 0 and node.module else []
         names += [m for m in modules if m.split(".")[0] in PREIMPORT_ALLOWED]
     return list(dict.fromkeys(names))
+
+
+_PUBLIC_CHECKS: dict[str, str] = {}
+_PUBLIC_LOCK = threading.Lock()
+
+
+def public_check_sources() -> dict[str, str]:
+    """Each chapter check module's text without hidden checks (computed once per process)."""
+    with _PUBLIC_LOCK, PARSE_LOCK:
+        if not _PUBLIC_CHECKS:
+            for module in sorted((ROOT / "autograder").glob("ch*.py")):
+                _PUBLIC_CHECKS[str(module.resolve())] = strip_hidden_checks(module.read_text())
+        return dict(_PUBLIC_CHECKS)
 
 
 def _sandbox_views(chapter: Chapter, paths: Paths, submissions_dir: Path, scratch: Path):
@@ -245,11 +260,11 @@ def _sandbox_views(chapter: Chapter, paths: Paths, submissions_dir: Path, scratc
     overlay, hide_files = {}, []
     stripped = scratch / "public_checks"
     stripped.mkdir(exist_ok=True)
-    for module in sorted((ROOT / "autograder").glob("ch*.py")):
-        copy = stripped / module.name
-        copy.write_text(strip_hidden_checks(module.read_text()))
-        overlay[str(module.resolve())] = str(copy)
-        hide_files.append(str(module.resolve()))
+    for original, text in public_check_sources().items():
+        copy = stripped / Path(original).name
+        copy.write_text(text)
+        overlay[original] = str(copy)
+        hide_files.append(original)
     return hide, hide_files, overlay
 
 
@@ -265,6 +280,8 @@ def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, s
     defined = {b for s in program.statements for b in s.binds}
     if not defined & set(chapter.exercises):
         message = "not defined in your notebook (is its cell missing, renamed, or empty?)"
+        if program.problems:
+            message += f"; {'; '.join(program.problems)[:300]}"
         return {n: _failed(e, f"`{n}` is {message}") for n, e in exercises.items()}, load
     cells = {s.cell: None for s in program.statements}
     from autograder.grading.extract import read_cells
