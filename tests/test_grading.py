@@ -1,0 +1,232 @@
+"""Grading a class: every kind of bad submission scores zero for its exercise only, the batch
+goes on, reruns resume, feedback hides hidden checks, and the release ships no solutions.
+
+One module-scoped run grades chapter 00's generated submissions (tests/grading_fixtures) with
+short time limits; the tests then read its gradebook, records and feedback.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.grading import main
+from autograder.grading.extract import extract
+from autograder.grading.sandbox import ROOT
+from tests.grading_fixtures.make_submissions import make_submissions
+
+CHAPTER = "ch00_how_it_works"
+FAST = ["--call-timeout", "4", "--exercise-timeout", "8", "--statement-timeout", "3", "--memory-mb", "1024",
+        "--submission-timeout", "60", "-j", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grading")
+    outside = base / "outside"
+    outside.mkdir()
+    subs, out = base / "submissions", base / "out"
+    expected = make_submissions(CHAPTER, subs, outside=outside / "pwned.txt")
+    # something already graded that the run must not lose or let a learner overwrite
+    started = time.monotonic()
+    assert main([str(subs), "--chapter", "00_how_it_works", "--out", str(out), *FAST]) == 0
+    seconds = time.monotonic() - started
+    rows = list(csv.reader((out / "gradebook.csv").open()))
+    return {"subs": subs, "out": out, "expected": expected, "outside": outside, "rows": rows, "seconds": seconds}
+
+
+def _record(graded, student):
+    return json.loads((graded["out"] / "records" / f"{student}.json").read_text())
+
+
+CASES = sorted(make_submissions.__globals__["HOSTILE"]) + make_submissions.__globals__["BROKEN"] + \
+    make_submissions.__globals__["MESSY"] + ["correct", "stub", "partly_correct"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_submission_scores_as_expected(graded, case):
+    record = _record(graded, case)
+    for exercise, want in graded["expected"][case].items():
+        got, top = record["exercises"][exercise]["score"], record["exercises"][exercise]["max_score"]
+        messages = [c["message"] for c in record["exercises"][exercise]["checks"] if not c["passed"]]
+        assert {"full": got == top, "zero": got == 0, "partial": 0 < got < top}[want], (case, got, messages)
+
+
+def test_gradebook_has_a_row_per_submission_and_the_fixed_total(graded):
+    header, maximum, *rows = graded["rows"]
+    assert header[0] == "student" and header[-2:] == ["total", "notes"]
+    assert maximum[0] == "MAX" and float(maximum[-3]) == 4.0 == float(maximum[header.index("total")])
+    assert sorted(r[0] for r in rows) == sorted(graded["expected"])
+
+
+def test_record_is_auditable(graded):
+    record = _record(graded, "correct")
+    source = (graded["subs"] / "correct.ipynb").read_bytes()
+    import hashlib
+
+    assert record["submission_sha256"] == hashlib.sha256(source).hexdigest()
+    files = record["grader"]["files"]
+    assert files["autograder/ch00_how_it_works.py"] == hashlib.sha256(
+        (ROOT / "autograder" / "ch00_how_it_works.py").read_bytes()).hexdigest()
+    assert {"python", "torch", "transformer-lens"} <= set(record["grader"]["versions"])
+    assert all("seconds" in c for c in record["exercises"]["causal_attention_pattern"]["checks"])
+    assert record["score"] == record["max_score"] == 4
+
+
+def test_feedback_hides_hidden_checks_and_learner_output(graded):
+    hidden_source = "torch.randn(3, 2, 9, 9) * 10"
+    for case in ("stub", "fake_pass", "correct"):
+        for suffix in ("md", "html"):
+            page = (graded["out"] / "feedback" / f"{case}.{suffix}").read_text()
+            assert "fresh_random_scores" in page  # by name only
+            assert hidden_source not in page and "def check_" not in page and "masked_fill" not in page
+            assert "all checks passed" not in page and "4/4 points" not in page
+    stub = (graded["out"] / "feedback" / "stub.md").read_text()
+    assert "Hidden check: it tests the same specification" in stub
+    assert "not implemented yet" in stub and "**Score: 0 / 4**" in stub
+    assert "| matches_reference | FAIL |" in stub
+
+
+def test_learner_cannot_write_outside_or_touch_the_output(graded):
+    assert not (graded["outside"] / "pwned.txt").exists()
+    for record in (graded["out"] / "records").glob("*.json"):
+        json.loads(record.read_text())  # every record intact
+
+
+def test_rerun_skips_graded_and_only_regrades_one(graded):
+    out, subs = graded["out"], graded["subs"]
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
+    started = time.monotonic()
+    assert main([str(subs), "--chapter", "00_how_it_works", "--out", str(out), *FAST]) == 0
+    assert time.monotonic() - started < 30
+    assert before == {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
+    assert main([str(subs), "--chapter", "00_how_it_works", "--out", str(out), "--only", "correct", "--regrade",
+                 *FAST]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
+    assert [n for n in after if after[n] != before[n]] == ["correct.json"]
+    # a changed submission is regraded without --regrade
+    (subs / "stub.ipynb").write_bytes((subs / "correct.ipynb").read_bytes())
+    assert main([str(subs), "--chapter", "00_how_it_works", "--out", str(out), *FAST]) == 0
+    assert _record(graded, "stub")["score"] == 4
+
+
+# ------------------------------------------------------------------------------ extraction
+
+
+def _nb(*sources: str) -> bytes:
+    return json.dumps({"cells": [{"cell_type": "code", "source": s, "metadata": {}} for s in sources],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+def test_extraction_keeps_what_the_exercise_needs_and_strips_magics():
+    program = extract(_nb("%matplotlib inline\nimport torch\nimport plotly.express as px",
+                          "def f(x):\n    return x * SCALE + helper(x)",
+                          "px.line([1, 2])\nfor step in range(10**9):\n    pass",
+                          "!pip install foo\nSCALE = 2",
+                          "def helper(x):\n    return torch.zeros_like(x)",
+                          "%%bash\nrm -rf /"), ["f"])
+    sources = [s.source for s in program.statements]
+    assert sources[0] == "import torch"  # imports first; plotly is not needed
+    assert not any("plotly" in s or "range(10**9)" in s or "rm -rf" in s for s in sources)
+    assert "SCALE = 2" in sources and any(s.startswith("def helper") for s in sources)
+
+
+# ------------------------------------------------------------------------------ protocol
+
+
+def test_wire_rebuilds_plain_values_and_never_pickles():
+    from autograder.grading import wire
+
+    class Sneaky(torch.Tensor):
+        def __eq__(self, other):
+            return True
+
+    value = {"a": [1, 2.5, float("nan"), "s", None, True], ("k", 1): (torch.arange(3).as_subclass(Sneaky),),
+             "p": torch.nn.Parameter(torch.ones(2))}
+    encoder = wire.Encoder()
+    tree = encoder.encode(value)
+    read, write = os.pipe()
+    wire.send(write, {"v": tree}, encoder.tensors)
+    header, tensors = wire.recv(read, time.monotonic() + 5)
+    os.close(read), os.close(write)
+    back = wire.decode(header["v"], tensors)
+    assert type(back[("k", 1)][0]) is torch.Tensor and type(back["p"]) is torch.Tensor
+    assert back["a"][:2] == [1, 2.5] and back["a"][3:] == ["s", None, True]
+    with pytest.raises(TypeError):
+        wire.Encoder().encode(object())
+
+
+def test_class_exercises_work_through_remote_handles(tmp_path):
+    """A class constructed by impl(...) stays in the sandbox; methods go through call()."""
+    from autograder.core import CheckFailure, call
+    from autograder.grading.sandbox import ExerciseSession, Limits, RemoteFunction, Sandbox
+
+    program = extract(_nb("import torch",
+                          "class Counter:\n    def __init__(self, start):\n        self.value = torch.tensor(start)\n"
+                          "    def add(self, x):\n        self.value = self.value + x\n        return self.value\n"
+                          "    def __eq__(self, other):\n        return True",
+                          "def clobber(x):\n    x.mul_(0)\n    return x"), ["Counter", "clobber"])
+    sandbox = Sandbox(program.to_json(), ["Counter", "clobber"], {}, Limits(call_s=5, exercise_s=20),
+                      scratch=tmp_path, preimport=["torch"])
+    try:
+        loaded = sandbox.start()
+        assert loaded["exercises"]["Counter"] == {"kind": "class", "type": "type", "signature": ["start"]}
+        counter = RemoteFunction(ExerciseSession(sandbox, "Counter"), loaded["exercises"]["Counter"])(1.0)
+        assert call(counter.add, torch.tensor(2.0)).item() == 3.0
+        assert type(counter.value) is torch.Tensor and counter.value.item() == 3.0
+        assert counter != 5 and type(counter).__name__ == "Counter"  # the learner's __eq__ never runs here
+        clobber = RemoteFunction(ExerciseSession(sandbox, "clobber"), loaded["exercises"]["clobber"])
+        x = torch.ones(3)
+        with pytest.raises(CheckFailure, match="in place"):
+            call(clobber, x, name="clobber")
+    finally:
+        sandbox.close()
+
+
+# ------------------------------------------------------------------------------ release
+
+
+def test_release_has_public_checks_that_work_and_no_solutions_or_hidden_checks(tmp_path):
+    from course.release import release
+
+    out = tmp_path / "dist"
+    release(out)
+    assert not any((out / n).exists() for n in ("solutions", "tests", "solved", ".git"))
+    assert not (out / "autograder" / "grading").exists()
+    for module in (out / "autograder").glob("ch*.py"):
+        assert "hidden=True" not in module.read_text(), module
+    reference = (ROOT / "solutions" / f"{CHAPTER}.py").read_text()
+    script = f"""
+import sys
+try:
+    import solutions
+    raise SystemExit("solutions importable")
+except ModuleNotFoundError:
+    pass
+import autograder
+assert autograder.__file__.startswith({str(out)!r}), autograder.__file__
+from autograder import check
+from autograder.core import REGISTRY
+ns = {{}}
+exec({reference!r}, ns)
+result = check(ns["causal_attention_pattern"], quiet=True)
+assert result.passed and len(result.results) == 3, result.report()
+assert not any(c.hidden for e in REGISTRY.values() for c in e.checks)
+wrong = check(lambda scores: scores.softmax(-1), "causal_attention_pattern", quiet=True)
+assert not wrong.passed
+print("released check ok")
+"""
+    # -S: no site hooks, so the course repository's editable install cannot supply `solutions`
+    import sysconfig
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(out), sysconfig.get_paths()["purelib"]]))
+    done = subprocess.run([sys.executable, "-S", "-c", script], cwd=out, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0 and "released check ok" in done.stdout, done.stdout + done.stderr
