@@ -35,14 +35,31 @@ def bundled_models() -> list[str]:
     return sorted(p.parent.name for p in MODELS_DIR.glob("*/config.json"))
 
 
-def load_model(name: str | None = None, *, device: str = "cpu"):
+def checkpoints(name: str) -> list[int]:
+    """Training steps at which the bundled model ``name`` kept a checkpoint, in order.
+
+    ``world-attn-2l`` keeps ten, spanning the phase change in which its induction heads form;
+    load one with ``load_model("world-attn-2l", checkpoint=step)``.
+    """
+    folder = MODELS_DIR / name / "checkpoints"
+    return sorted(int(p.parent.name.removeprefix("step_")) for p in folder.glob("step_*/config.json"))
+
+
+def load_model(name: str | None = None, *, checkpoint: int | None = None, device: str = "cpu"):
     """Return a TransformerLens ``TransformerBridge`` for ``name`` with compatibility mode on.
 
     ``name`` is a bundled model (default: ``world-gpt2``, trained on the course's small world),
     a path to a Hugging Face model folder, or a hub name such as ``gpt2-small``. Offline, a hub
     name that is not in the local cache fails within seconds with :class:`ModelUnavailable`.
+    ``checkpoint`` picks a bundled model's weights at an earlier training step (see
+    :func:`checkpoints`); without it you get the final weights.
     """
     name = name or DEFAULT_MODEL
+    if checkpoint is not None:
+        steps = checkpoints(name)
+        if checkpoint not in steps:
+            raise ValueError(f"{name!r} has no checkpoint at step {checkpoint}; it has {steps or 'none'}")
+        name = str(MODELS_DIR / name / "checkpoints" / f"step_{checkpoint:05d}")
     local = _local_folder(name)
     if local is None:
         hub_id = HUB_MODELS.get(name, name)

@@ -1,0 +1,187 @@
+"""Measure the behaviours the chapters rely on, on held-out prompts of the small world.
+
+    python scripts/evaluate_models.py                 # every bundled model, printed as JSON
+    python scripts/evaluate_models.py --only world-gpt2
+
+The same functions measure a model during training (a plain Hugging Face ``GPT2LMHeadModel``),
+write the figures into each ``MODEL_CARD.md`` (``scripts/train_models.py``) and back the
+thresholds of ``tests/test_models.py`` (a TransformerLens ``TransformerBridge`` from
+``load_model``). Every prompt starts with ``<bos>``, as TransformerLens writes it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from utils import world  # noqa: E402
+
+THRESHOLDS = {
+    "ioi_accuracy": 0.95,
+    "ioi_logit_diff": 3.0,
+    "facts_accuracy": 0.95,
+    "greater_than_prob_valid": 0.9,
+    "opinions_accuracy": 0.9,
+    "induction_loss_ratio": 0.1,  # an upper bound: repeat loss / first-occurrence loss
+}
+
+
+def _is_bridge(model) -> bool:
+    return hasattr(model, "run_with_cache")
+
+
+def _tokenizer(model):
+    return model.tokenizer if _is_bridge(model) else model.tokenizer_for_eval
+
+
+def encode(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``<bos>`` + tokens of each text, right-padded; returns (tokens, index of each last token)."""
+    rows = [[tokenizer.bos_token_id] + tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    width = max(map(len, rows))
+    tokens = torch.full((len(rows), width), tokenizer.pad_token_id)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row)] = torch.tensor(row)
+    return tokens, torch.tensor([len(r) - 1 for r in rows])
+
+
+@torch.no_grad()
+def run(model, tokens: torch.Tensor, patterns: bool = False):
+    """Logits ``[batch, pos, vocab]`` and, if asked, attention patterns
+    ``[batch, layer, head, query, key]``, for either kind of model."""
+    if _is_bridge(model):
+        if not patterns:
+            return model(tokens), None
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n.endswith("hook_pattern"))
+        return logits, torch.stack([cache["pattern", layer] for layer in range(model.cfg.n_layers)], 1)
+    out = model(tokens, output_attentions=patterns)
+    return out.logits, torch.stack(out.attentions, 1) if patterns else None
+
+
+def last_logits(model, prompts: list[str], batch_size: int = 100) -> torch.Tensor:
+    """Next-token logits ``[n, vocab]`` after each prompt."""
+    tokenizer = _tokenizer(model)
+    chunks = []
+    for i in range(0, len(prompts), batch_size):
+        tokens, last = encode(tokenizer, prompts[i: i + batch_size])
+        logits, _ = run(model, tokens)
+        chunks.append(logits[torch.arange(len(last)), last].float())
+    return torch.cat(chunks)
+
+
+def token_id(tokenizer, answer: str) -> int:
+    (index,) = tokenizer(answer, add_special_tokens=False).input_ids
+    return index
+
+
+def measure_ioi(model, n: int = 200, seed: int = 0) -> dict:
+    """Top-1 accuracy and mean logit difference (indirect object minus subject)."""
+    prompts = world.ioi_prompts(n, seed, "test")
+    tok = _tokenizer(model)
+    logits = last_logits(model, [p.prompt for p in prompts])
+    io = torch.tensor([token_id(tok, p.answer) for p in prompts])
+    s = torch.tensor([token_id(tok, p.wrong) for p in prompts])
+    rows = torch.arange(n)
+    return {"ioi_accuracy": (logits.argmax(-1) == io).float().mean().item(),
+            "ioi_logit_diff": (logits[rows, io] - logits[rows, s]).mean().item()}
+
+
+def measure_facts(model) -> dict:
+    """Top-1 accuracy on every held-out (country, attribute) phrasing."""
+    prompts = world.fact_prompts(None, 0, "test")
+    tok = _tokenizer(model)
+    logits = last_logits(model, [p.prompt for p in prompts])
+    answers = torch.tensor([token_id(tok, p.answer) for p in prompts])
+    return {"facts_accuracy": (logits.argmax(-1) == answers).float().mean().item()}
+
+
+def measure_greater_than(model, n: int = 200, seed: int = 0) -> dict:
+    """Mean probability on valid end years: the two-digit tokens above the start's."""
+    prompts = world.greater_than_prompts(n, seed, "test")
+    tok = _tokenizer(model)
+    probs = last_logits(model, [p.prompt for p in prompts]).softmax(-1)
+    years = torch.tensor([token_id(tok, f" {y:02d}") for y in range(100)])
+    year_probs = probs[:, years]  # [n, 100]
+    starts = torch.tensor([p.fields["start"] for p in prompts])
+    valid = torch.arange(100)[None, :] > starts[:, None]
+    return {"greater_than_prob_valid": (year_probs * valid).sum(-1).mean().item(),
+            "greater_than_prob_years": year_probs.sum(-1).mean().item()}
+
+
+def measure_opinions(model, n: int = 200, seed: int = 0) -> dict:
+    """How often the verdict the model prefers (" good" vs " bad") matches the review."""
+    prompts = world.opinion_prompts(n, seed, "test")
+    tok = _tokenizer(model)
+    logits = last_logits(model, [p.prompt for p in prompts])
+    good, bad = token_id(tok, " good"), token_id(tok, " bad")
+    says_good = logits[:, good] > logits[:, bad]
+    positive = torch.tensor([p.fields["polarity"] == "positive" for p in prompts])
+    return {"opinions_accuracy": (says_good == positive).float().mean().item()}
+
+
+def repeated_tokens(tokenizer, n: int = 50, length: int = 20, seed: int = 0) -> torch.Tensor:
+    """``[n, 1 + 2 * length]``: ``<bos>``, ``length`` random words, the same words again."""
+    seqs = world.repeated_sequences(n, length, seed, "test")
+    ids = torch.tensor([[token_id(tokenizer, w) for w in s] for s in seqs])
+    bos = torch.full((n, 1), tokenizer.bos_token_id)
+    return torch.cat([bos, ids, ids], 1)
+
+
+def measure_induction(model, n: int = 50, length: int = 20, seed: int = 0) -> dict:
+    """Loss on the first occurrence vs on the repeat of random-word sequences, and the
+    induction score of every head: its mean attention from each repeated token to the token
+    just after that token's first occurrence."""
+    tokens = repeated_tokens(_tokenizer(model), n, length, seed)
+    logits, patterns = run(model, tokens, patterns=True)
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().transpose(1, 2), tokens[:, 1:], reduction="none")  # [n, 2L]
+    first = losses[:, 1:length].mean().item()          # predicting words 2..L of the first copy
+    repeat = losses[:, length + 1:].mean().item()      # predicting words 2..L of the repeat
+    queries = torch.arange(length + 1, 2 * length + 1)
+    scores = patterns[:, :, :, queries, queries - length + 1].mean((0, -1))  # [layer, head]
+    layer, head = divmod(scores.argmax().item(), scores.shape[1])
+    return {"induction_loss_first": first, "induction_loss_repeat": repeat,
+            "induction_loss_ratio": repeat / first,
+            "induction_score_best": scores.max().item(), "induction_best_head": f"{layer}.{head}",
+            "induction_scores": [[round(v, 4) for v in row] for row in scores.tolist()]}
+
+
+def measure_all(model, families=("ioi", "facts", "greater_than", "opinions", "induction")) -> dict:
+    """Every figure for the families asked."""
+    measures = {"ioi": measure_ioi, "facts": measure_facts, "greater_than": measure_greater_than,
+                "opinions": measure_opinions, "induction": measure_induction}
+    out = {}
+    for family in families:
+        out.update(measures[family](model))
+    return out
+
+
+def passes(figures: dict) -> dict:
+    """Which thresholds of :data:`THRESHOLDS` the figures meet (only those measured)."""
+    out = {}
+    for key, bound in THRESHOLDS.items():
+        if key in figures:
+            out[key] = figures[key] <= bound if key == "induction_loss_ratio" else figures[key] >= bound
+    return out
+
+
+def main() -> None:
+    from utils.models import bundled_models, load_model
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="one bundled model's name")
+    args = parser.parse_args()
+    for name in [args.only] if args.only else bundled_models():
+        figures = measure_all(load_model(name))
+        figures.pop("induction_scores")
+        print(json.dumps({name: figures, "passes": passes(figures)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,324 @@
+"""Retrain every bundled model of the course from scratch, deterministically, on a CPU.
+
+    python scripts/train_models.py                      # the whole zoo
+    python scripts/train_models.py --only world-gpt2    # one model
+
+Each model is trained as a plain Hugging Face ``GPT2LMHeadModel`` (training through the
+TransformerLens bridge is several times slower), on text from :mod:`utils.world` (train split
+only), and written to ``models/<name>/`` in Hugging Face format: ``config.json``,
+``model.safetensors`` (float16, loaded back as float32), tokenizer files, ``training_log.json``
+and a ``MODEL_CARD.md`` whose behaviour figures are measured on the shipped weights, through
+``load_model``, on held-out prompts (``scripts/evaluate_models.py``).
+
+``world-attn-2l`` is attention-only: a GPT-2 model whose MLP weights and biases are zero and
+frozen, so every MLP outputs exactly 0. It also keeps checkpoints spanning its induction phase
+change in ``models/world-attn-2l/checkpoints/step_NNNNN/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts import evaluate_models as ev  # noqa: E402
+from utils import world  # noqa: E402
+from utils.models import MODELS_DIR  # noqa: E402
+from utils.tokenizer import SPECIAL_TOKENS, build_tokenizer  # noqa: E402
+
+COMMAND = "python scripts/train_models.py --only {name}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything that decides a model: architecture, data and optimisation."""
+
+    n_layer: int
+    d_model: int
+    n_head: int
+    n_ctx: int
+    attn_only: bool
+    steps: int
+    batch_size: int
+    lr: float
+    warmup: int
+    random_repeat_prob: float  # share of sequences that are bare random-token repeats
+    eval_every: int
+    seed: int = 0
+    weight_decay: float = 0.01
+
+
+SPECS = {
+    "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=1200,
+                       batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.15, eval_every=200),
+    "world-attn-2l": Spec(n_layer=2, d_model=64, n_head=4, n_ctx=96, attn_only=True, steps=1000,
+                          batch_size=16, lr=1e-3, warmup=30, random_repeat_prob=0.5, eval_every=20),
+}
+N_CHECKPOINTS = 10
+
+
+def world_tokenizer(n_ctx: int):
+    """The shared word-level tokenizer: every piece of the world's train text, word pool and
+    templates (test templates too, so held-out prompts never meet ``<unk>``)."""
+    texts = world.generate_text(3000, seed=12345, split="train") + world.word_pool()
+    for family in (world.IOI_TEMPLATES, world.GT_TEMPLATES, world.OPINION_TEMPLATES,
+                   *world.FACT_TEMPLATES.values()):
+        texts += [t.replace("{", " ").replace("}", " ") for t in family]
+    return build_tokenizer(texts, n_ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def random_repeat_row(rng: random.Random, n_ctx: int, vocab: list[int]) -> list[int]:
+    """Random tokens with a repeated stretch: either ``r r`` right after ``<bos>`` or a segment
+    copied from a random earlier offset. Lengths and offsets vary, so only induction (find the
+    current token earlier, copy its successor) predicts the repeat: no fixed positional offset
+    does."""
+    body = [rng.choice(vocab) for _ in range(n_ctx - 1)]
+    if rng.random() < 0.5:
+        n = rng.randint(5, (n_ctx - 1) // 2)
+        body = body[:n] * 2 + body[2 * n:]
+    else:
+        n = rng.randint(5, (n_ctx - 1) // 3)
+        a = rng.randint(0, n_ctx - 1 - 2 * n)
+        b = rng.randint(a + n, n_ctx - 1 - n)
+        body[b: b + n] = body[a: a + n]
+    return body
+
+
+def batch(spec: Spec, step: int, tokenizer, vocab: list[int]) -> torch.Tensor:
+    """The batch of ``step``: ``[batch_size, n_ctx]`` token ids, each row ``<bos>`` + a
+    document (padding with ``<pad>``, which the loss ignores); the same for the same step."""
+    rng = random.Random(world._stable_hash("batch", spec.seed, step))
+    rows, docs = [], []
+    for _ in range(spec.batch_size):
+        if rng.random() < spec.random_repeat_prob:
+            rows.append(random_repeat_row(rng, spec.n_ctx, vocab))
+        else:
+            docs.append(world.generate_document(rng, "train", min_words=spec.n_ctx))
+    rows += tokenizer(docs, add_special_tokens=False).input_ids
+    out = torch.full((spec.batch_size, spec.n_ctx), tokenizer.pad_token_id)
+    for i, row in enumerate(rows):
+        row = [tokenizer.bos_token_id] + row[: spec.n_ctx - 1]
+        out[i, : len(row)] = torch.tensor(row)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Model and training
+# --------------------------------------------------------------------------------------------
+
+def new_model(spec: Spec, tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(spec.seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=spec.n_ctx, n_embd=spec.d_model, n_layer=spec.n_layer,
+        n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+        activation_function="gelu",
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    model.set_attn_implementation("eager")  # attention patterns for the induction score
+    # Sinusoidal start for the learned position embeddings (same RMS as the token embeddings):
+    # relative offsets such as "the previous token" are then a fixed rotation from the first
+    # step, which shortens the plateau before previous-token and induction heads form.
+    pos = torch.arange(spec.n_ctx)[:, None] / 10000 ** (torch.arange(0, spec.d_model, 2) / spec.d_model)
+    wpe = torch.stack([pos.sin(), pos.cos()], -1).flatten(1) * (2 ** 0.5 * config.initializer_range)
+    model.transformer.wpe.weight.data.copy_(wpe)
+    if spec.attn_only:
+        for block in model.transformer.h:
+            for param in block.mlp.parameters():
+                param.data.zero_()
+                param.requires_grad_(False)
+    return model
+
+
+def lr_at(spec: Spec, step: int) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < spec.warmup:
+        return spec.lr * (step + 1) / spec.warmup
+    progress = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def evaluate(model, tokenizer, spec: Spec) -> dict:
+    model.eval()
+    model.tokenizer_for_eval = tokenizer  # how scripts/evaluate_models.py finds the tokenizer
+    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
+    figures = ev.measure_all(model, families)
+    model.train()
+    return figures
+
+
+def train(name: str, spec: Spec, tokenizer) -> dict:
+    model = new_model(spec, tokenizer)
+    vocab = [i for t, i in tokenizer.get_vocab().items() if t not in SPECIAL_TOKENS]
+    vocab.sort()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
+    log, states, running = [], {}, []
+    start = time.time()
+    bar = tqdm(range(spec.steps + 1), desc=name, unit="step")
+    for step in bar:
+        if step % spec.eval_every == 0 or step == spec.steps:
+            figures = evaluate(model, tokenizer, spec)
+            entry = {"step": step, "train_loss": sum(running) / len(running) if running else None,
+                     "seconds": round(time.time() - start, 1), **figures}
+            log.append(entry)
+            running = []
+            if spec.attn_only:
+                states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            shown = {k: round(v, 3) for k, v in figures.items() if isinstance(v, float)}
+            bar.write(f"{name} step {step}: loss {entry['train_loss']} {shown}")
+        if step == spec.steps:
+            break
+        tokens = batch(spec, step, tokenizer, vocab)
+        labels = tokens.masked_fill(tokens == tokenizer.pad_token_id, -100)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(spec, step)
+        loss = model(tokens, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        running.append(loss.item())
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return {"model": model, "log": log, "states": states, "seconds": time.time() - start}
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------
+
+def save_folder(model, tokenizer, folder: Path) -> None:
+    """Hugging Face format with float16 weights (``load_model`` loads them as float32)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.to(torch.float16).save_pretrained(folder)
+    model.to(torch.float32)
+    tokenizer.save_pretrained(folder)
+
+
+def phase_change_checkpoints(log: list[dict], n: int = N_CHECKPOINTS) -> list[int]:
+    """``n`` logged steps spanning the induction phase change: the first step, steps through
+    the rise of the best induction score (from its last value below 0.1 to its first above 0.5,
+    padded on both sides), and the last step."""
+    steps = [e["step"] for e in log]
+    scores = [e["induction_score_best"] for e in log]
+    below = max(i for i, s in enumerate(scores) if s < 0.1) if min(scores) < 0.1 else 0
+    above = next((i for i, s in enumerate(scores) if s > 0.5 and i > below), len(steps) - 1)
+    lo, hi = max(0, below - 2), min(len(steps) - 1, above + 2)
+    middle = [round(lo + (hi - lo) * k / (n - 3)) for k in range(n - 2)]
+    chosen = sorted({0, *middle, len(steps) - 1})
+    return [steps[i] for i in chosen]
+
+
+def write_card(name: str, spec: Spec, result: dict, figures: dict, extra: str = "") -> str:
+    log = result["log"]
+    final_loss = log[-1]["train_loss"]
+    n_params = sum(p.numel() for p in result["model"].parameters())
+    checks = ev.passes(figures)
+    rows = "\n".join(
+        f"| {key} | {value:.4f} | {ev.THRESHOLDS.get(key, '')} | {'' if key not in checks else ('pass' if checks[key] else 'FAIL')} |"
+        for key, value in figures.items() if isinstance(value, float))
+    arch = ("attention-only (GPT-2 blocks whose MLP weights and biases are zero and frozen: every "
+            "MLP outputs exactly 0)" if spec.attn_only else "GPT-2 (attention and MLP blocks)")
+    return f"""# {name}
+
+A {spec.n_layer}-layer {arch} model with d_model {spec.d_model}, {spec.n_head} heads,
+context {spec.n_ctx}, vocabulary {result['model'].config.vocab_size} words, {n_params:,} parameters
+(stored as float16, loaded as float32). Trained from scratch on the course's small world.
+
+Retrain it (deterministic, seeded; bitwise equality needs the same torch version and CPU):
+
+    {COMMAND.format(name=name)}
+
+## Data
+Text from `utils/world.py`, train split only: documents mixing IOI sentences, facts about
+{len(world.COUNTRIES)} countries (capital, language, continent), greater-than year ranges, short and
+long reviews, repeated lists, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
+sequences are bare random-token repeats (random lengths and offsets), which only induction can
+predict. Family weights: {json.dumps(world.FAMILY_WEIGHTS)}.
+Each sequence is `<bos>` + one document, cut at {spec.n_ctx} tokens.
+
+## Training
+{spec.steps} steps of AdamW (lr {spec.lr}, betas 0.9/0.98, weight decay {spec.weight_decay}, gradient clip
+1.0), linear warm-up over {spec.warmup} steps then cosine decay to a tenth, batch {spec.batch_size}
+sequences, seed {spec.seed}, 2 CPU threads. Wall time: {result['seconds'] / 60:.1f} min.
+Final training loss (mean of the last {spec.eval_every} steps): {final_loss:.4f}.
+The loss and behaviour figures during training are in `training_log.json`.
+{extra}
+## Measured behaviour (shipped weights, through `load_model`, held-out prompts)
+Measured by `scripts/evaluate_models.py`; the thresholds are asserted in `tests/test_models.py`.
+
+| figure | value | threshold | |
+|---|---|---|---|
+{rows}
+
+Induction scores by layer and head: {figures['induction_scores']}
+"""
+
+
+def ship(name: str, spec: Spec, tokenizer) -> dict:
+    from utils.models import load_model
+
+    folder = MODELS_DIR / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    result = train(name, spec, tokenizer)
+    model = result["model"]
+    extra = ""
+    if spec.attn_only:
+        steps = phase_change_checkpoints(result["log"])
+        final_state = {k: v.clone() for k, v in model.state_dict().items()}
+        for step in steps:
+            model.load_state_dict(result["states"][step])
+            save_folder(model, tokenizer, folder / "checkpoints" / f"step_{step:05d}")
+        model.load_state_dict(final_state)
+        by_step = {e["step"]: e for e in result["log"]}
+        extra = ("\n## Checkpoints\nIn `checkpoints/step_NNNNN/` (load with "
+                 "`load_model(\"world-attn-2l\", checkpoint=N)`), spanning the induction phase change:\n\n"
+                 "| step | best induction score | loss on repeat |\n|---|---|---|\n"
+                 + "\n".join(f"| {s} | {by_step[s]['induction_score_best']:.3f} | "
+                             f"{by_step[s]['induction_loss_repeat']:.3f} |" for s in steps) + "\n")
+    save_folder(model, tokenizer, folder)
+    (folder / "training_log.json").write_text(json.dumps(
+        {"spec": asdict(spec), "seconds": round(result["seconds"], 1), "log": result["log"]}, indent=1))
+    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
+    figures = ev.measure_all(load_model(name), families)
+    (folder / "MODEL_CARD.md").write_text(write_card(name, spec, result, figures, extra))
+    summary = {k: v for k, v in figures.items() if k != "induction_scores"}
+    print(json.dumps({name: summary, "minutes": round(result["seconds"] / 60, 2),
+                      "passes": ev.passes(figures)}, indent=1))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=sorted(SPECS), help="retrain one model")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (default 2; use 1 on a machine busy with other work)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    names = [args.only] if args.only else list(SPECS)
+    for name in names:
+        spec = SPECS[name]
+        ship(name, spec, world_tokenizer(spec.n_ctx))
+
+
+if __name__ == "__main__":
+    main()
