@@ -56,7 +56,7 @@ def test_each_submission_scores_as_expected(graded, case):
     for exercise, want in graded["expected"][case].items():
         got, top = record["exercises"][exercise]["score"], record["exercises"][exercise]["max_score"]
         messages = [c["message"] for c in record["exercises"][exercise]["checks"] if not c["passed"]]
-        assert {"full": got == top, "zero": got == 0, "partial": 0 < got < top}[want], (case, got, messages)
+        assert {"full": got == top, "zero": got == 0, "partial": got < top}[want], (case, got, messages)
 
 
 def test_gradebook_has_a_row_per_submission_and_the_fixed_total(graded):

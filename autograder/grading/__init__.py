@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 
@@ -40,6 +40,34 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _results(todo: dict, jobs: int, function, **kwargs):
+    """(student, record or exception) as each submission finishes. Parallel work uses processes,
+    not threads: each has its own torch random state, which seeded checks rely on."""
+    if jobs <= 1:
+        for student, path in todo.items():
+            try:
+                yield student, function(student, path, **kwargs)
+            except Exception as error:  # noqa: BLE001
+                yield student, error
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(function, s, p, **kwargs): s for s, p in todo.items()}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as error:  # noqa: BLE001
+                yield futures[future], error
+
+
+def _grade(student, path, **kwargs) -> dict:
+    from autograder.grading.grade import grade_one
+
+    record = grade_one(student, path, **kwargs)
+    return {"score": record["score"], "max_score": record["max_score"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     from tqdm.auto import tqdm
@@ -67,18 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     namespaces = False if args.no_namespaces else namespaces_available()
     write_gradebook(paths, chapter, list(submissions))
     failures = 0
-    with tqdm(total=len(todo), desc=f"grading {chapter.module}", unit="submission", disable=args.quiet) as bar, \
-            ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(grade_one, s, p, chapter, limits, paths, submissions_dir=args.submissions.resolve(),
-                               namespaces=namespaces): s for s, p in todo.items()}
-        for future in as_completed(futures):
-            student = futures[future]
-            try:
-                record = future.result()
-                bar.set_postfix_str(f"{student}: {record['score']:g}/{record['max_score']:g}")
-            except Exception as error:  # noqa: BLE001 - grade_one records its own failures; belt and braces
+    with tqdm(total=len(todo), desc=f"grading {chapter.module}", unit="submission", disable=args.quiet) as bar:
+        for student, record in _results(todo, args.jobs, _grade, chapter=chapter, limits=limits, paths=paths,
+                                        submissions_dir=args.submissions.resolve(), namespaces=namespaces):
+            if isinstance(record, Exception):  # grade_one records its own failures; belt and braces
                 failures += 1
-                tqdm.write(f"{student}: grader error {error!r}")
+                tqdm.write(f"{student}: grader error {record!r}")
+            else:
+                bar.set_postfix_str(f"{student}: {record['score']:g}/{record['max_score']:g}")
             write_gradebook(paths, chapter, list(submissions))
             bar.update(1)
     gradebook = write_gradebook(paths, chapter, list(submissions))

@@ -65,13 +65,27 @@ def _mounts(cfg: dict) -> str:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    MS_NOSUID, MS_NODEV, MS_BIND = 2, 4, 4096
+    MS_NOSUID, MS_NODEV, MS_BIND, MS_REC = 2, 4, 4096, 16384
 
     def mount(source, target, fstype, flags, data=None):
         if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
                       data.encode() if data else None) != 0:
             raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
 
+    # The interpreter may live where `nobody` cannot go (a pyenv under /root, mode 700): give
+    # the closed ancestor a private tmpfs holding just the needed folders, bind-mounted back.
+    stage = os.path.join(cfg["workdir"], "stage")
+    for ancestor, children in _closed_ancestors(_needed_paths()).items():
+        staged = []
+        for i, child in enumerate(sorted(children)):
+            holder = os.path.join(stage, str(len(staged)) + "_" + str(i))
+            os.makedirs(holder, exist_ok=True)
+            mount(child, holder, None, MS_BIND | MS_REC)
+            staged.append((child, holder))
+        mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        for child, holder in staged:
+            os.makedirs(child, exist_ok=True)
+            mount(holder, child, None, MS_BIND | MS_REC)
     for target, source in cfg.get("overlay", {}).items():
         mount(source, target, None, MS_BIND)
     for path in cfg.get("hide", []):
@@ -87,6 +101,30 @@ def _mounts(cfg: dict) -> str:
     return workdir
 
 
+def _needed_paths() -> list[str]:
+    """Folders the child must be able to read after dropping to `nobody`."""
+    import sysconfig
+
+    paths = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable)),
+             sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+             os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+    return sorted(os.path.realpath(p) for p in paths if p)
+
+
+def _closed_ancestors(paths: list[str]) -> dict[str, set[str]]:
+    """{ancestor that others cannot enter: {its child folders on the way to a needed path}}."""
+    closed: dict[str, set[str]] = {}
+    for path in paths:
+        parts = path.strip(os.sep).split(os.sep)
+        for depth in range(len(parts) - 1):
+            ancestor = os.sep + os.sep.join(parts[:depth]) if depth else os.sep
+            ancestor = os.path.normpath(ancestor)
+            if ancestor != os.sep and not os.stat(ancestor).st_mode & 0o001:
+                closed.setdefault(ancestor, set()).add(os.path.join(ancestor, parts[depth]))
+                break
+    return closed
+
+
 def _vm_bytes() -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -95,7 +133,7 @@ def _vm_bytes() -> int:
     return 0
 
 
-def _install_audit_hook(workdir: str, hidden: list[str]) -> None:
+def _install_audit_hook(workdir: str, hidden: list[str], private_tmp: bool = False) -> None:
     """Block what grading code never needs. Built in a function so nothing else holds the hook."""
     blocked = frozenset({
         "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "subprocess.Popen",
@@ -109,7 +147,7 @@ def _install_audit_hook(workdir: str, hidden: list[str]) -> None:
                    "os.utime": (0,), "shutil.rmtree": (0,), "shutil.copyfile": (1,), "shutil.copytree": (1,),
                    "shutil.move": (0, 1), "shutil.chown": (0,), "os.chflags": (0,)}
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    root = os.path.realpath(workdir) + os.sep
+    root = os.path.realpath("/tmp" if private_tmp else workdir) + os.sep  # a private /tmp is ours to write
     hidden_roots = tuple(os.path.realpath(h) for h in hidden)
     realpath, fspath, join, getcwd = os.path.realpath, os.fspath, os.path.join, os.getcwd
 
@@ -157,12 +195,17 @@ def setup(cfg: dict) -> str:
     else:
         workdir = cfg["workdir"]
     drop = cfg.get("drop_to") if os.geteuid() == 0 else None
+    if drop and not cfg.get("namespaces") and _closed_ancestors(_needed_paths()):
+        drop = None  # `nobody` could not read the interpreter; the audit hook still applies
     if drop:
         os.chown(workdir, drop[0], drop[1])
     os.chdir(workdir)
     for var in ("HOME", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
         os.environ[var] = workdir
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=os.path.join(workdir, ".hf"))
+    import tempfile
+
+    tempfile.tempdir = workdir
 
     import torch
 
@@ -204,7 +247,7 @@ def setup(cfg: dict) -> str:
     for name in list(sys.modules):
         if name.split(".")[0] in ("solutions", "tests"):
             del sys.modules[name]
-    _install_audit_hook(workdir, cfg.get("hide", []) + cfg.get("hide_files", []))
+    _install_audit_hook(workdir, cfg.get("hide", []) + cfg.get("hide_files", []), bool(cfg.get("namespaces")))
     return workdir
 
 
@@ -348,7 +391,10 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
         if op == "exit":
             return
         started = time.perf_counter()
+        rng = tensors.pop("rng", None)
         try:
+            if rng is not None:
+                torch.set_rng_state(rng)
             with time_limit(header.get("timeout", 10.0)):
                 if op == "call":
                     if "name" in header:
@@ -380,7 +426,8 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
                 encoder = _encoder(max_bytes)
                 tree = encoder.encode(value)
                 mut = {k: encoder.encode(tensors[k]) for k in mutated}
-            send({"t": "ok", "value": tree, "mutated": mut, "seconds": time.perf_counter() - started}, encoder.tensors)
+            out = dict(encoder.tensors, rng=torch.get_rng_state())
+            send({"t": "ok", "value": tree, "mutated": mut, "seconds": time.perf_counter() - started}, out)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
             send({"t": "error", **_describe_error(error), "seconds": time.perf_counter() - started})
 

@@ -192,6 +192,9 @@ class Paths:
 def grade_one(student: str, path: Path, chapter: Chapter, limits: Limits, paths: Paths, *,
               submissions_dir: Path, namespaces: bool | None = None) -> dict:
     """Grade one submission and write its record and feedback; never raises."""
+    import importlib
+
+    importlib.import_module(f"autograder.{chapter.module}")  # registers its checks (in a worker process too)
     started = time.monotonic()
     data = path.read_bytes()
     record = {

@@ -320,6 +320,11 @@ class ExerciseSession:
                       timeout=timeout, guarded=list(encoder.originals))
         for key, value in (extra or {}).items():
             header[key] = encoder.encode(value)
+        import torch
+
+        # the global random state travels with the call, so `torch.manual_seed(k); impl(...)` in a
+        # check means what it means in-process (and the stream continues here afterwards)
+        encoder.tensors["rng"] = torch.get_rng_state()
         started = time.monotonic()
         try:
             self.sandbox.ensure_started()
@@ -340,6 +345,9 @@ class ExerciseSession:
             if kind in ("MemoryError", "OutOfMemoryError"):
                 raise LearnerError(f"`{self.name}` ran out of memory (the limit is {limits.memory_mb} MB){where}")
             raise _error_class(kind)(message + where)
+        rng = tensors.pop("rng", None)
+        if rng is not None and rng.dtype == torch.uint8 and rng.shape == torch.get_rng_state().shape:
+            torch.set_rng_state(rng)
         try:
             value = wire.decode(reply.get("value"), tensors, self._decode_special)
             for name, tree in (reply.get("mutated") or {}).items():

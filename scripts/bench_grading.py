@@ -1,0 +1,61 @@
+"""Benchmark: grade 30 generated submissions of one chapter and print the wall time.
+
+    python scripts/bench_grading.py [--chapter 04_superposition] [-j 2] [--keep DIR]
+
+The mix (tests/grading_fixtures/make_submissions.py): correct ones, a partly correct one, the
+stub, and hostile/broken ones (infinite loops, memory and fork bombs, exits, cheats, malformed
+notebooks...), 30 in all. Budget: 5 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.grading_fixtures.make_submissions import make_submissions  # noqa: E402
+
+HOSTILE_MIX = ["infinite_loop", "memory_bomb", "fork_bomb", "sys_exit", "os_exit", "fake_pass", "monkeypatch_torch",
+               "monkeypatch_checker", "import_solutions", "always_equal", "nan_output", "huge_output",
+               "write_outside", "malformed_json", "empty_notebook", "missing_exercise", "syntax_error",
+               "messy_but_correct", "hang_then_correct", "exit_in_cell_then_correct"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapter", default="04_superposition")
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("-n", type=int, default=30)
+    parser.add_argument("--keep", type=Path, help="keep submissions and output here")
+    args = parser.parse_args(argv)
+    base = args.keep or Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    subs, out = base / "submissions", base / "out"
+    shutil.rmtree(subs, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    module = "ch" + args.chapter.removeprefix("ch")
+    cases = ["stub", "partly_correct", *HOSTILE_MIX]
+    expected = make_submissions(module, subs, outside=base / "outside.txt", cases=cases)
+    correct = make_submissions(module, base / "correct", outside=base / "outside.txt", cases=["correct"])
+    for i in range(args.n - len(expected)):
+        shutil.copy(base / "correct" / "correct.ipynb", subs / f"correct_{i:02d}.ipynb")
+    n = len(list(subs.glob("*.ipynb")))
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "autograder.grading", str(subs), "--chapter", args.chapter,
+                           "--out", str(out), "-j", str(args.jobs), "--quiet"], cwd=ROOT)
+    wall = time.monotonic() - started
+    print(f"graded {n} submissions of {args.chapter} with -j {args.jobs} in {wall:.1f} s wall "
+          f"(exit code {done.returncode}); gradebook: {out / 'gradebook.csv'}")
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    del correct
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
