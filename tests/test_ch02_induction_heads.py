@@ -123,7 +123,6 @@ def test_training_data_copies_at_varying_offsets():
 
 @pytest.mark.slow
 def test_live_training_shows_the_phase_change():
-    torch.set_num_threads(2)
     evaluation = S.repeated_random_tokens(torch.arange(1, 64), 15, 32, bos=0, seed=1)
     model, history = U.train_induction_model(S.induction_score, S.previous_token_score, evaluation,
                                              steps=700, progress=False)

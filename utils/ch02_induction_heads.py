@@ -158,6 +158,17 @@ def train_induction_model(induction_score: Callable, previous_token_score: Calla
     """
     from tqdm.auto import tqdm
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the matrices are tiny: extra threads cost more than they give
+    try:
+        return _train(induction_score, previous_token_score, eval_tokens, steps, eval_every, batch, seq_len,
+                      d_vocab, lr, seed, progress, tqdm)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(induction_score, previous_token_score, eval_tokens, steps, eval_every, batch, seq_len, d_vocab, lr,
+           seed, progress, tqdm):
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = AttnOnlyTransformer(d_vocab, seq_len)
