@@ -208,9 +208,16 @@ def _train(induction_score, previous_token_score, eval_tokens, steps, eval_every
     return model, history
 
 
-def phase_change_step(steps, induction: Tensor, threshold: float = 0.5) -> int | None:
-    """The first step at which the best head's induction score exceeds ``threshold``."""
+def phase_change_step(steps, induction, threshold: float | None = None) -> int | None:
+    """The first step at which the best head's induction score exceeds ``threshold``; by default
+    halfway between its lowest and highest values. None when it never does, or when the score
+    never rises by 0.1 or more (no phase change to speak of)."""
+    induction = torch.as_tensor(induction, dtype=torch.float)
     best = induction.flatten(1).max(-1).values if induction.dim() > 1 else induction
+    if threshold is None:
+        if best.max() - best.min() < 0.1:
+            return None
+        threshold = float(best.min() + best.max()) / 2
     for step, value in zip(steps, best.tolist()):
         if value > threshold:
             return int(step)
