@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import plotly.graph_objects as go
 import torch
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 # The fractions the paper marks on its dimensions-per-feature plot.
@@ -45,15 +46,14 @@ def plot_WtW_and_bias(W: torch.Tensor, b: torch.Tensor, titles: list[str]) -> go
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=2, col=i + 1)
         fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
         fig.update_xaxes(showticklabels=False, row=2, col=i + 1)
-        fig.update_yaxes(scaleanchor=f"x{i + 1}" if i else "x", row=1, col=i + 1)
-    fig.update_layout(height=330, width=max(500, 120 * n), margin=dict(t=50, l=20, r=20, b=20),
+    fig.update_layout(height=300, width=max(500, 115 * n), margin=dict(t=50, l=20, r=20, b=20),
                       title="W<sup>T</sup>W (top) and bias b (bottom), sparsity growing to the right")
     return fig
 
 
 def _geometry_traces(W2: torch.Tensor, importance: torch.Tensor, show_legend: bool = False) -> list:
     """Lines from the origin to each feature's 2-D direction, coloured by importance."""
-    colours = [f"hsl({int(250 - 200 * i / max(1, len(importance) - 1))}, 70%, 45%)" for i in range(len(importance))]
+    colours = sample_colorscale("Plasma", [0.85 * i / max(1, len(importance) - 1) for i in range(len(importance))])
     traces = []
     for f in range(W2.shape[1]):
         x, y = W2[0, f].item(), W2[1, f].item()
@@ -64,18 +64,21 @@ def _geometry_traces(W2: torch.Tensor, importance: torch.Tensor, show_legend: bo
     return traces
 
 
-def plot_feature_geometry(W: torch.Tensor, importance: torch.Tensor, titles: list[str]) -> go.Figure:
+def plot_feature_geometry(W: torch.Tensor, importance: torch.Tensor, titles: list[str], per_row: int = 5) -> go.Figure:
     """Each instance's features as arrows in its 2-D hidden space (needs n_hidden = 2)."""
     n = len(titles)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02)
+    rows, cols = math.ceil(n / per_row), min(n, per_row)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.08)
     for i in range(n):
+        row, col = i // cols + 1, i % cols + 1
         for trace in _geometry_traces(W[i], importance, show_legend=i == 0):
-            fig.add_trace(trace, row=1, col=i + 1)
-        fig.update_xaxes(range=[-1.5, 1.5], showticklabels=False, row=1, col=i + 1)
-        fig.update_yaxes(range=[-1.5, 1.5], showticklabels=False, scaleanchor=f"x{i + 1}" if i else "x",
-                         row=1, col=i + 1)
-    fig.update_layout(height=260, width=max(500, 150 * n), margin=dict(t=50, l=20, r=20, b=20),
-                      legend=dict(orientation="h", y=-0.05), title="Feature directions W<sub>i</sub> in the 2-D hidden space")
+            fig.add_trace(trace, row=row, col=col)
+        fig.update_xaxes(range=[-1.4, 1.4], showticklabels=False, row=row, col=col)
+        fig.update_yaxes(range=[-1.4, 1.4], showticklabels=False, scaleanchor=f"x{i + 1}" if i else "x",
+                         row=row, col=col)
+    fig.update_layout(height=110 + 190 * rows, width=max(500, 190 * cols), margin=dict(t=60, l=20, r=20, b=60),
+                      legend=dict(orientation="h", y=-0.02, yanchor="top", x=0),
+                      title="Feature directions W<sub>i</sub> (colour: importance, darkest = most important)")
     return fig
 
 
@@ -136,16 +139,18 @@ def geometry_explorer(W: torch.Tensor, importance: torch.Tensor, sparsity: torch
 
 
 def plot_dimensions_per_feature(inv_density: torch.Tensor, dims_per_feature: torch.Tensor,
-                                feature_dims: torch.Tensor | None = None) -> go.Figure:
+                                feature_dims: torch.Tensor | None = None,
+                                norms: torch.Tensor | None = None) -> go.Figure:
     """Dimensions per feature m / ||W||_F^2 against 1/(1-S), with the paper's fractions marked.
 
-    ``feature_dims`` ([n_instances, n_features], optional) adds each represented feature's own
-    dimensionality D_i as faint points, as the paper does.
+    ``feature_dims`` ([n_instances, n_features], optional) adds each feature's own dimensionality
+    D_i as faint points, as the paper does; with ``norms``, only represented features (norm at
+    least 0.5) are drawn.
     """
     fig = go.Figure()
     if feature_dims is not None:
         xs = inv_density[:, None].expand_as(feature_dims)
-        keep = feature_dims > 0.05
+        keep = norms >= 0.5 if norms is not None else feature_dims > 0.05
         jitter = 1 + 0.04 * (torch.rand(xs.shape, generator=torch.Generator().manual_seed(0)) - 0.5)
         fig.add_trace(go.Scatter(x=(xs * jitter)[keep].numpy(), y=feature_dims[keep].numpy(), mode="markers",
                                  marker=dict(size=4, color="rgba(76,120,168,0.25)"), name="D<sub>i</sub> of each feature"))
@@ -154,7 +159,8 @@ def plot_dimensions_per_feature(inv_density: torch.Tensor, dims_per_feature: tor
     for frac in PAPER_FRACTIONS:
         fig.add_hline(y=float(frac), line=dict(color="grey", dash="dot", width=1),
                       annotation_text=str(frac), annotation_position="right")
-    fig.update_xaxes(type="log", title="1 / (1 - S)  (how rarely a feature appears)")
+    low, high = math.log10(inv_density.min().item()), math.log10(inv_density.max().item())
+    fig.update_xaxes(type="log", range=[low - 0.05, high + 0.05], title="1 / (1 - S)  (how rarely a feature appears)")
     fig.update_yaxes(title="dimensions per feature", range=[0, 1.1])
     fig.update_layout(height=380, width=700, title="Dimensions per feature as sparsity grows",
                       margin=dict(t=50, l=60, r=60, b=50))
