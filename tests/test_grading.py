@@ -230,3 +230,105 @@ print("released check ok")
     done = subprocess.run([sys.executable, "-S", "-c", script], cwd=out, capture_output=True, text=True,
                           timeout=120, env=env)
     assert done.returncode == 0 and "released check ok" in done.stdout, done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------------------ language-model chapters
+
+# Chapters whose checks pass the model from check_model() and ActivationCache objects to the
+# learner's code: the model crosses the wire by name, caches as tensors, and what the learner's
+# code leaves on the sandbox's copy of the model (hooks, changed weights) is mirrored on the
+# grader's copy for the checks to see, then reset after each exercise.
+MODEL_CHAPTERS = {
+    "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit"],
+    "ch02_induction_heads": ["correct", "model_left_changed"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODEL_CHAPTERS))
+def graded_lm(request, tmp_path_factory):
+    from utils.models import MODELS_DIR, DEFAULT_MODEL
+
+    if not os.environ.get("COURSE_CHECK_MODEL") and not (MODELS_DIR / DEFAULT_MODEL / "model.safetensors").exists():
+        pytest.skip(f"the default model {DEFAULT_MODEL} is not in models/ yet")
+    module = request.param
+    base = tmp_path_factory.mktemp(module)
+    subs, out = base / "submissions", base / "out"
+    expected = make_submissions(module, subs, outside=base / "pwned.txt", cases=MODEL_CHAPTERS[module])
+    limits = ["--call-timeout", "20", "--exercise-timeout", "60", "--statement-timeout", "20", "--submission-timeout",
+              "240", "-j", "2", "--quiet"]
+    assert main([str(subs), "--chapter", module, "--out", str(out), *limits]) == 0
+    records = {s: json.loads((out / "records" / f"{s}.json").read_text()) for s in expected}
+    return {"module": module, "expected": expected, "records": records}
+
+
+def _failed_checks(record, exercise):
+    return {c["name"]: c["message"] for c in record["exercises"][exercise]["checks"] if not c["passed"]}
+
+
+def test_language_model_chapter_scores(graded_lm):
+    for case, exercises in graded_lm["expected"].items():
+        record = graded_lm["records"][case]
+        assert not record["load"]["problems"], (case, record["load"])
+        for exercise, want in exercises.items():
+            got, top = record["exercises"][exercise]["score"], record["exercises"][exercise]["max_score"]
+            ok = {"full": got == top, "zero": got == 0, "partial": got < top}[want]
+            assert ok, (graded_lm["module"], case, exercise, got, _failed_checks(record, exercise))
+
+
+def test_hooks_and_weights_left_on_the_sandbox_model_are_seen_by_the_checks(graded_lm):
+    record = graded_lm["records"]["model_left_changed"]
+    if graded_lm["module"] == "ch01_circuits":
+        failed = _failed_checks(record, "residual_norms")
+        assert list(failed) == ["leaves_no_hooks"] and "left hooks on the model at" in failed["leaves_no_hooks"]
+        failed = _failed_checks(record, "ablation_loss_change")  # its weight change reached the grader's model
+        assert "loss went from" in failed.get("model_is_left_unchanged", ""), failed
+    else:
+        failed = _failed_checks(record, "repeat_loss_with_ablation")
+        assert list(failed) == ["leaves_no_hooks_behind"], failed
+
+
+def test_what_one_exercise_leaves_on_the_model_does_not_spoil_the_next(graded_lm):
+    if graded_lm["module"] != "ch01_circuits":
+        pytest.skip("ch01 has the cases")
+    record = graded_lm["records"]["hook_left_for_later"]  # attention_pattern leaves a hook zeroing layer 0
+    assert list(_failed_checks(record, "attention_pattern")) == ["matches_the_cached_pattern"]
+    assert record["score"] == record["max_score"] - 1
+    restarted = graded_lm["records"]["os_exit"]  # the child died in the first exercise: a fresh one, same model
+    assert restarted["load"]["sandbox"]["starts"] == 2
+    assert restarted["score"] == restarted["max_score"] - restarted["exercises"]["attention_pattern"]["max_score"]
+
+
+def test_reference_cache_is_exact_and_skips_what_it_cannot_key():
+    from autograder.core import REGISTRY, load_all_chapters
+    from autograder.grading import references
+
+    load_all_chapters()
+    exercise = next(e for e in REGISTRY.values() if e.chapter == CHAPTER)
+    public = next(c for c in exercise.checks if not c.hidden)
+    references.CACHE.clear()
+
+    def reference():
+        return references.CachedReference(exercise.name, public.name, "live")
+
+    scores = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    first = reference()(scores)
+    hits = references.STATS["hits"]
+    again = reference()(scores)
+    assert references.STATS["hits"] == hits + 1 and torch.equal(first, again) and again is not first
+    again.zero_()  # a check that changes the value it got does not change the cache
+    assert torch.equal(reference()(scores), first)
+    assert not torch.equal(reference()(scores + 1), first)  # other arguments: another entry
+    # the global random state is part of the answer when the reference uses it
+    draw = lambda f: torch.rand(3)  # noqa: E731
+    torch.manual_seed(1)
+    a = reference().apply(draw)
+    after_a = torch.rand(1)
+    torch.manual_seed(2)
+    b = reference().apply(draw)
+    assert not torch.equal(a, b)
+    torch.manual_seed(1)
+    assert torch.equal(reference().apply(draw), a) and torch.equal(torch.rand(1), after_a)
+    # something it cannot digest is computed live, never cached
+    before = references.STATS["uncacheable"]
+    reference().apply(lambda f, o=object(): f(scores))
+    assert references.STATS["uncacheable"] == before + 1

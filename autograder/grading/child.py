@@ -258,9 +258,121 @@ def _model(name):
     if not STATE["model_loaded"]:
         from utils.models import cached_model
 
-        STATE["model"] = cached_model(name)
+        model = cached_model(name)
+        STATE["model"] = model
         STATE["model_name"], STATE["model_loaded"] = name, True
+        _snapshot(model)
     return STATE["model"]
+
+
+# The sandbox's copy of the check model is shared by every exercise, as in the notebook. What
+# the learner's code leaves on it (hooks, changed weights) is reported to the grader after each
+# call, so that checks like "leaves no hooks" see it on the grader's copy (as stand-in hooks and
+# the same weights); the grader says which stand-in hooks it still holds before each call (the
+# others were reset there, so they are removed here too) and resets both copies after each exercise.
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _model_tensors(model) -> dict:
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(model.named_buffers(remove_duplicate=False))
+    return tensors
+
+
+def _snapshot(model) -> None:
+    import torch
+
+    STATE["equal"] = torch.equal  # the learner may monkeypatch torch later
+    STATE["pristine"] = {k: torch.Tensor.clone(torch.Tensor.detach(v)) for k, v in _model_tensors(model).items()}
+    STATE["modules"] = list(model.modules())
+    STATE["torch_hooks"] = {id(m): {a: set(getattr(m, a, {}) or {}) for a in _HOOK_DICTS} for m in STATE["modules"]}
+    points, seen = [], {}
+    for name, point in model.hook_dict.items():
+        points.append((name, point))
+        seen.setdefault(id(point), point)
+    STATE["points"], STATE["unique_points"] = points, list(seen.values())
+
+
+def _new_torch_hooks(module) -> list:
+    snap = STATE["torch_hooks"].get(id(module), {})
+    found = []
+    for attr in _HOOK_DICTS:
+        table = getattr(module, attr, None)
+        if isinstance(table, dict):
+            found += [(attr, key) for key in list(table) if key not in snap.get(attr, ())]
+    return found
+
+
+def _has_hooks(point) -> bool:
+    try:
+        return bool(point.fwd_hooks) or bool(point.bwd_hooks) or bool(_new_torch_hooks(point))
+    except Exception:  # noqa: BLE001 - the learner replaced something; treat it as hooked
+        return True
+
+
+def _clear_hooks(module) -> None:
+    for attr in ("fwd_hooks", "bwd_hooks"):
+        handles = getattr(module, attr, None)
+        if handles:
+            for handle in list(handles) if isinstance(handles, list) else []:
+                try:
+                    handle.hook.remove()
+                except Exception:  # noqa: BLE001
+                    pass
+            try:
+                setattr(module, attr, [])
+            except Exception:  # noqa: BLE001
+                pass
+    for attr, key in _new_torch_hooks(module):
+        getattr(module, attr).pop(key, None)
+
+
+def _sync_hooks(keep) -> None:
+    """Remove the learner's hooks from every hook point the grader no longer holds."""
+    if not STATE["model_loaded"] or "points" not in STATE:
+        return
+    keep = set(keep or ())
+    kept = {id(point) for name, point in STATE["points"] if name in keep}
+    for point in STATE["unique_points"]:
+        if id(point) not in kept and _has_hooks(point):
+            _clear_hooks(point)
+
+
+def _reset_model() -> None:
+    """Back to the model as it was loaded: no hooks, original weights."""
+    if not STATE["model_loaded"] or "pristine" not in STATE:
+        return
+    import torch
+
+    for module in STATE["modules"]:
+        _clear_hooks(module)
+    current = _model_tensors(STATE["model"])
+    with torch.no_grad():
+        for name, original in STATE["pristine"].items():
+            tensor = current.get(name)
+            if tensor is None:
+                continue
+            if tensor.shape == original.shape and tensor.dtype == original.dtype:
+                if not STATE["equal"](tensor.detach(), original):
+                    tensor.copy_(original)
+            else:
+                tensor.data = original.clone()
+
+
+def _model_report(encoder: "wire.Encoder") -> dict | None:
+    """Hook points with the learner's hooks, and weights that differ from the loaded ones."""
+    if not STATE["model_loaded"] or "points" not in STATE:
+        return None
+    hooked = [name for name, point in STATE["points"] if _has_hooks(point)]
+    changed = {}
+    equal = STATE["equal"]
+    for name, tensor in _model_tensors(STATE["model"]).items():
+        original = STATE["pristine"].get(name)
+        if original is None:
+            continue
+        if tensor.shape != original.shape or tensor.dtype != original.dtype or not equal(tensor.detach(), original):
+            changed[name] = encoder.tensor(tensor)
+    return {"hooks": hooked, "changed": changed}
 
 
 def _is_cache(value) -> bool:
@@ -392,7 +504,16 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
             return
         started = time.perf_counter()
         rng = tensors.pop("rng", None)
+        if op == "reset_model":
+            try:
+                _reset_model()
+                send({"t": "ok", "value": None, "mutated": {}, "seconds": time.perf_counter() - started})
+            except BaseException as error:  # noqa: BLE001
+                send({"t": "error", **_describe_error(error), "seconds": time.perf_counter() - started})
+            continue
+        encoder = _encoder(max_bytes)
         try:
+            _sync_hooks(header.get("hooks_keep"))
             if rng is not None:
                 torch.set_rng_state(rng)
             with time_limit(header.get("timeout", 10.0)):
@@ -423,13 +544,28 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
                     value, mutated = list(iter(HANDLES[int(header["handle"])])), []
                 else:
                     raise wire.WireError(f"unknown operation {op!r}")
-                encoder = _encoder(max_bytes)
                 tree = encoder.encode(value)
                 mut = {k: encoder.encode(tensors[k]) for k in mutated}
+            model = _report_safely(encoder)
             out = dict(encoder.tensors, rng=torch.get_rng_state())
-            send({"t": "ok", "value": tree, "mutated": mut, "seconds": time.perf_counter() - started}, out)
+            send({"t": "ok", "value": tree, "mutated": mut, "model": model,
+                  "seconds": time.perf_counter() - started}, out)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
-            send({"t": "error", **_describe_error(error), "seconds": time.perf_counter() - started})
+            encoder = _encoder(max_bytes)
+            model = _report_safely(encoder)
+            send({"t": "error", **_describe_error(error), "model": model, "seconds": time.perf_counter() - started},
+                 encoder.tensors)
+
+
+def _report_safely(encoder):
+    try:
+        return _model_report(encoder)
+    except BaseException:  # noqa: BLE001 - e.g. too large to send: start the model afresh instead
+        try:
+            _reset_model()
+        except BaseException:  # noqa: BLE001
+            pass
+        return {"hooks": [], "changed": {}, "reset": True}
 
 
 class _IPythonStub:

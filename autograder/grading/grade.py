@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.core import REGISTRY, CheckResult, Result, run_checks
+from autograder.core import REGISTRY, CheckResult, Result
 from autograder.grading import feedback
 from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
+from autograder.grading.references import run_exercise
 from autograder.grading.sandbox import ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied
 from autograder.grading.strip import strip_hidden_checks
 
@@ -342,7 +343,10 @@ def _check_all(sandbox: Sandbox, program, exercises: dict, load: dict) -> dict:
             results[name] = _failed(exercise, f"`{name}` should be a function or class, got {info.get('type')}")
         else:
             impl = RemoteFunction(ExerciseSession(sandbox, name), info)
-            results[name] = run_checks(impl, exercise, mode="live", include_hidden=True)
+            try:
+                results[name] = run_exercise(impl, exercise)
+            finally:
+                sandbox.reset_model()  # hooks or weights one exercise left must not spoil the next
     return results
 
 

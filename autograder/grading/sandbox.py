@@ -59,6 +59,157 @@ def namespaces_available() -> bool:
     return done.returncode == 0
 
 
+def child_env() -> dict:
+    """The whole environment of a sandbox child (and of the zygote it is forked from)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if os.environ.get(CHECK_MODEL_VARIABLE):
+        env[CHECK_MODEL_VARIABLE] = os.environ[CHECK_MODEL_VARIABLE]
+    return env
+
+
+class ZygoteError(Exception):
+    pass
+
+
+class _ZygoteChild:
+    """The part of :class:`subprocess.Popen` the sandbox uses, for a child forked by the zygote."""
+
+    def __init__(self, zygote: "Zygote", pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self):
+        if self.returncode is None:
+            self.zygote.pump(0)
+            self.returncode = self.zygote.exits.pop(self.pid, None)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            if left <= 0:
+                raise subprocess.TimeoutExpired("sandbox", timeout)
+            if not self.zygote.pump(left) and not self.zygote.alive:
+                self.returncode = -signal.SIGKILL  # the zygote is gone, and its children with it
+        return self.returncode
+
+
+class Zygote:
+    """Client of :mod:`autograder.grading.zygote`: one per grading process, started on first use."""
+
+    def __init__(self, preimport: list[str], preload_model: bool, model_name: str | None, timeout: float = 180.0):
+        import json
+        import socket
+
+        self.key = (preload_model, model_name)
+        self.exits: dict[int, int] = {}
+        self.spawned: list[int] = []
+        self.ready = False
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-s", "-m", "autograder.grading.zygote", str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True, cwd="/", env=child_env())
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.sock.send(json.dumps({"preimport": list(preimport), "preload_model": preload_model,
+                                   "model_name": model_name}).encode())
+        deadline = time.monotonic() + timeout
+        while not self.ready:
+            if time.monotonic() > deadline or not self.alive:
+                self.close()
+                raise ZygoteError("the zygote did not start")
+            self.pump(0.5)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def pump(self, timeout: float) -> bool:
+        """Read what the zygote said (within ``timeout``); False if nothing came."""
+        import json
+        import select
+
+        got = False
+        while True:
+            ready, _, _ = select.select([self.sock], [], [], timeout if not got else 0)
+            if not ready:
+                return got
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                return got
+            got = True
+            message = json.loads(data)
+            kind = message.get("t")
+            if kind == "ready":
+                self.ready = True
+            elif kind == "spawned":
+                self.spawned.append(int(message["pid"]))
+            elif kind == "exit":
+                self.exits[int(message["pid"])] = int(message["code"])
+            elif kind == "error":
+                raise ZygoteError(message.get("message"))
+
+    def spawn(self, fds: list[int], namespaces: bool) -> _ZygoteChild:
+        import json
+        import socket
+
+        if not self.alive:
+            raise ZygoteError("the zygote is gone")
+        try:
+            socket.send_fds(self.sock, [json.dumps({"namespaces": bool(namespaces)}).encode()], fds)
+        except OSError as error:
+            raise ZygoteError(str(error)) from None
+        deadline = time.monotonic() + 30
+        while not self.spawned:
+            if time.monotonic() > deadline or not self.alive:
+                raise ZygoteError("the zygote did not fork")
+            self.pump(0.5)
+        return _ZygoteChild(self, self.spawned.pop(0))
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_ZYGOTE: list = []
+
+
+def _zygote(preimport: list[str], preload_model: bool) -> Zygote | None:
+    """This process's zygote for the current check model (started on first use), or None."""
+    model_name = os.environ.get(CHECK_MODEL_VARIABLE) or None
+    if _ZYGOTE and (_ZYGOTE[0].key != (preload_model, model_name) or not _ZYGOTE[0].alive):
+        _close_zygote()
+    if not _ZYGOTE:
+        try:
+            _ZYGOTE.append(Zygote(preimport, preload_model, model_name))
+        except (ZygoteError, OSError):
+            return None
+        import atexit
+
+        atexit.register(_close_zygote)
+    return _ZYGOTE[0]
+
+
+def _close_zygote() -> None:
+    while _ZYGOTE:
+        _ZYGOTE.pop().close()
+
+
 class SandboxDied(Exception):
     """The child is gone (timeout, crash, exit) or never started; the message says which."""
 
@@ -78,11 +229,12 @@ class Sandbox:
     def __init__(self, program, exercises: list[str], cells: dict[int, str], limits: Limits, *, scratch: Path,
                  hide: list[str] = (), hide_files: list[str] = (), overlay: dict[str, str] | None = None,
                  preimport: list[str] = (), preload_model: bool = False, namespaces: bool | None = None,
-                 deadline: float | None = None):
+                 deadline: float | None = None, use_zygote: bool = True):
         self.program, self.exercises, self.cells, self.limits = program, exercises, cells, limits
         self.scratch = Path(scratch)
         self.hide, self.hide_files, self.overlay = list(hide), list(hide_files), dict(overlay or {})
         self.preimport, self.preload_model = list(preimport), preload_model
+        self.use_zygote = use_zygote and os.name == "posix" and hasattr(__import__("socket"), "send_fds")
         self.namespaces = namespaces_available() if namespaces is None else namespaces
         self.deadline = deadline or time.monotonic() + limits.submission_s
         self.skip: dict[int, str] = {}  # statements that killed or hung the child, and why
@@ -95,25 +247,29 @@ class Sandbox:
     # ---------------------------------------------------------------------------- life cycle
 
     def _spawn(self) -> None:
+        MIRROR.restore()  # a new child has a pristine model; so must the grader
         self.generation += 1
         self.starts += 1
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         workdir = self.scratch / f"work{self.generation}"
         workdir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-s", "-m", "autograder.grading.child", str(to_child_r), str(from_child_w)]
-        if self.namespaces:
-            command = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                       "--propagation", "private", *command]
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-               "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-        if os.environ.get(CHECK_MODEL_VARIABLE):
-            env[CHECK_MODEL_VARIABLE] = os.environ[CHECK_MODEL_VARIABLE]
+        zygote = _zygote(self.preimport, self.preload_model) if self.use_zygote else None
         with open(self.output_path, "ab") as output:
-            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                         pass_fds=(to_child_r, from_child_w), start_new_session=True,
-                                         cwd=str(workdir), env=env)
+            self.proc = None
+            if zygote is not None:
+                try:
+                    self.proc = zygote.spawn([to_child_r, from_child_w, output.fileno()], self.namespaces)
+                except ZygoteError:
+                    _close_zygote()
+            if self.proc is None:
+                command = [sys.executable, "-s", "-m", "autograder.grading.child", str(to_child_r), str(from_child_w)]
+                if self.namespaces:
+                    command = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                               "--propagation", "private", *command]
+                self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                             stderr=subprocess.STDOUT, pass_fds=(to_child_r, from_child_w),
+                                             start_new_session=True, cwd=str(workdir), env=child_env())
         os.close(to_child_r)
         os.close(from_child_w)
         self.fd_out, self.fd_in = to_child_w, from_child_r
@@ -223,6 +379,18 @@ class Sandbox:
             code = self.kill()
             raise SandboxDied(_describe_exit(code)) from None
 
+    def reset_model(self) -> None:
+        """After an exercise: the check model back to how it was loaded, here and in the child."""
+        MIRROR.restore()
+        if not self.alive:
+            return
+        try:
+            reply, _ = self.request({"op": "reset_model"}, {}, 10.0)
+        except SandboxDied:
+            return  # restarted (pristine) on the next call
+        if reply.get("t") != "ok":
+            self.kill()
+
     def output_tail(self, limit: int = 4000) -> str:
         try:
             with open(self.output_path, "rb") as f:
@@ -232,6 +400,142 @@ class Sandbox:
                 return f.read().decode("utf-8", errors="replace")
         except OSError:
             return ""
+
+
+# ------------------------------------------------------------------------------ model mirror
+
+
+def _remote_hook(tensor, hook):
+    """Stands in, on the grader's model, for a hook the learner's code left on the sandbox's copy."""
+    return None
+
+
+_remote_hook.__qualname__ = _remote_hook.__name__ = "your hook (left on the model in the grading sandbox)"
+
+
+def _model_loaded_here() -> bool:
+    from utils import models
+
+    return models.cached_model.cache_info().currsize > 0
+
+
+class ModelMirror:
+    """The grader's check model, kept in step with the sandbox's copy of it.
+
+    A check such as "leaves no hooks on the model" or "the loss is unchanged afterwards" looks at
+    the model in this process, while the learner's code ran on the copy in the sandbox. After each
+    call the child reports the hook points its copy has hooks on and the weights that changed;
+    here each such point gets a no-op stand-in hook (:func:`_remote_hook`, so ``model.hook_dict``
+    shows it, and ``model.reset_hooks()`` removes it) and changed weights are copied in. Before
+    each call the child learns which stand-ins are still here and drops the hooks of the others.
+    :meth:`restore` (after every exercise, and when a new child starts) puts the original weights
+    back and removes every stand-in, so one exercise cannot spoil the next, nor one submission the next.
+    """
+
+    def __init__(self):
+        self.saved: dict = {}  # parameter name -> its original value, while a changed copy is in place
+        self.marked = False
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the grader's model holds weights the learner changed (references then differ)."""
+        return bool(self.saved)
+
+    @staticmethod
+    def _is_marker(handle) -> bool:
+        return getattr(handle, "user_hook", None) is _remote_hook
+
+    def keep(self) -> list[str]:
+        """Names of the hook points that hold a stand-in hook now."""
+        if not self.marked:
+            return []
+        model = check_model()
+        names = [n for n, p in model.hook_dict.items() if any(self._is_marker(h) for h in p.fwd_hooks)]
+        self.marked = bool(names)
+        return names
+
+    def sync(self, report) -> None:
+        if not isinstance(report, dict):
+            return
+        names = [n for n in report.get("hooks") or [] if isinstance(n, str)]
+        changed = report.get("changed") or {}
+        if not names and not changed and not self.marked:
+            return
+        model = check_model()
+        points = model.hook_dict
+        wanted = {id(points[n]) for n in names if n in points}
+        done = set()
+        for point in points.values():
+            if id(point) in done:
+                continue
+            done.add(id(point))
+            has = any(self._is_marker(h) for h in point.fwd_hooks)
+            if id(point) in wanted and not has:
+                point.add_hook(_remote_hook)
+            elif has and id(point) not in wanted:
+                self._unmark(point)
+        self.marked = bool(wanted)
+        if changed:
+            self._apply(model, changed)
+
+    @staticmethod
+    def _unmark(point) -> None:
+        keep = []
+        for handle in point.fwd_hooks:
+            if ModelMirror._is_marker(handle):
+                handle.hook.remove()
+            else:
+                keep.append(handle)
+        point.fwd_hooks = keep
+
+    @staticmethod
+    def _tensors(model) -> dict:
+        tensors = dict(model.named_parameters(remove_duplicate=False))
+        tensors.update(model.named_buffers(remove_duplicate=False))
+        return tensors
+
+    def _apply(self, model, changed: dict) -> None:
+        import torch
+
+        tensors = self._tensors(model)
+        with torch.no_grad():
+            for name, new in changed.items():
+                tensor = tensors.get(name)
+                if tensor is None or not isinstance(new, torch.Tensor):
+                    continue
+                self.saved.setdefault(name, tensor.detach().clone())
+                if tensor.shape == new.shape and tensor.dtype == new.dtype:
+                    tensor.copy_(new)
+                else:
+                    tensor.data = new.detach().clone()
+
+    def restore(self) -> None:
+        if not self.saved and not self.marked:
+            return
+        import torch
+
+        model = check_model()
+        if self.saved:
+            tensors = self._tensors(model)
+            with torch.no_grad():
+                for name, original in self.saved.items():
+                    tensor = tensors.get(name)
+                    if tensor is None:
+                        continue
+                    if tensor.shape == original.shape and tensor.dtype == original.dtype:
+                        tensor.copy_(original)
+                    else:
+                        tensor.data = original
+            self.saved = {}
+        done = set()
+        for point in model.hook_dict.values():
+            if id(point) not in done:
+                done.add(id(point))
+                self._unmark(point)
+        self.marked = False
+
+
+MIRROR = ModelMirror()
 
 
 # ------------------------------------------------------------------------------------ proxies
@@ -317,7 +621,7 @@ class ExerciseSession:
             raise LearnerError(self.fatal)
         encoder = self._encoder()
         header = dict(header, args=encoder.encode(tuple(args)), kwargs=encoder.encode(dict(kwargs or {})),
-                      timeout=timeout, guarded=list(encoder.originals))
+                      timeout=timeout, guarded=list(encoder.originals), hooks_keep=MIRROR.keep())
         for key, value in (extra or {}).items():
             header[key] = encoder.encode(value)
         import torch
@@ -335,6 +639,16 @@ class ExerciseSession:
         finally:
             self.used += time.monotonic() - started
             self.calls += 1
+        try:
+            report = reply.get("model")
+            if isinstance(report, dict):
+                report = dict(report, changed={k: tensors[v["T"]] for k, v in (report.get("changed") or {}).items()
+                                               if isinstance(v, dict) and v.get("T") in tensors})
+            MIRROR.sync(report)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            MIRROR.restore()
+            self.sandbox.kill()  # its model is in a state we cannot mirror: the next call starts afresh
+            raise LearnerError(f"`{self.name}` left the model in a state the grader cannot read: {error}") from None
         if reply.get("t") == "error":
             kind, message, where = str(reply.get("type")), str(reply.get("message"))[:600], str(reply.get("where", ""))
             if kind == "Timeout":

@@ -57,6 +57,36 @@ HOSTILE = {
     "network": ("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)\nreturn {call}"),
 }
 
+# Chapter-specific cases: {module: {case: {exercise: (source, expected score)}}}; every exercise not
+# named keeps the reference. "WRONG:name" is the wrong implementation of that name in tests/wrong.
+_ABLATION_BY_WEIGHTS = """
+def ablation_loss_change(model, tokens, layer, head, method):
+    # "ablates" by halving the layer's attention output weights, and leaves them halved
+    clean = model(tokens, return_type="loss")
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if f"h.{layer}." in name and ".attn.o." in name:
+                parameter.mul_(0.5)
+    return model(tokens, return_type="loss") - clean
+"""
+_LEAVE_ABLATION_HOOK = """
+def attention_pattern(model, tokens, layer, head):
+    # right pattern, but leaves a hook that zeroes every head's output of layer 0 (and adds it to later runs)
+    _, cache = model.run_with_cache(tokens)
+    model.add_hook("blocks.0.attn.hook_z", lambda z, hook: z * 0)
+    return cache[f"blocks.{layer}.attn.hook_pattern"][:, head]
+"""
+CHAPTER_CASES = {
+    "ch01_circuits": {
+        "model_left_changed": {"residual_norms": ("WRONG:norms_with_add_hook", "partial"),
+                               "ablation_loss_change": (_ABLATION_BY_WEIGHTS, "partial")},
+        "hook_left_for_later": {"attention_pattern": (_LEAVE_ABLATION_HOOK, "partial")},
+    },
+    "ch02_induction_heads": {
+        "model_left_changed": {"repeat_loss_with_ablation": ("WRONG:leaves_hooks_on", "partial")},
+    },
+}
+
 # Whole-notebook cases: (kind, expected score of the target exercise).
 BROKEN = ["malformed_json", "empty_notebook", "missing_exercise", "syntax_error", "not_a_function"]
 MESSY = ["messy_but_correct", "hang_then_correct", "exit_in_cell_then_correct", "crash_in_cell_then_correct"]
@@ -78,6 +108,31 @@ def _rename(source: str, old: str, new: str) -> str:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == old:
             node.name = new
     return ast.unparse(tree)
+
+
+def _with_helpers(function) -> str:
+    """The source of a wrong implementation, after that of the module's helpers it calls."""
+    module = inspect.getmodule(function)
+    seen, order, aliases = set(), [], []
+
+    def visit(fn):
+        names, todo = set(), [fn.__code__]
+        while todo:
+            code = todo.pop()
+            names.update(code.co_names)
+            todo += [c for c in code.co_consts if inspect.iscode(c)]
+        for n in sorted(names):
+            helper = getattr(module, n, None)
+            if inspect.isfunction(helper) and helper.__module__ == module.__name__ and n not in seen:
+                seen.add(n)
+                visit(helper)
+                order.append(helper)
+            elif inspect.isfunction(helper) and helper.__module__.startswith("solutions.") and n not in seen:
+                seen.add(n)
+                aliases.append(f"{n} = {helper.__name__}  # the notebook's own (reference) exercise")
+
+    visit(function)
+    return "\n\n".join([*aliases, *(inspect.getsource(f) for f in [*order, function])])
 
 
 def chapter_material(module: str):
@@ -139,6 +194,16 @@ def make_submissions(module: str, folder: Path, *, outside: Path, cases: list[st
     for case, body in HOSTILE.items():
         source = _hostile_source(stub, target, body, module, references[target], str(outside))
         write(case, solved(**{target: source}), "zero")
+    for case, overrides in CHAPTER_CASES.get(module, {}).items():
+        sources, scores = {}, {}
+        for name, (source, score) in overrides.items():
+            if source.startswith("WRONG:"):
+                function = next(w for w in wrong[name] if w.__name__ == source.removeprefix("WRONG:"))
+                source = f"{_with_helpers(function)}\n\n{name} = {function.__name__}\n"
+            sources[name], scores[name] = source, score
+        write(case, solved(**sources), "full")
+        if case in expected:
+            expected[case].update(scores)
     # broken notebooks
     write("malformed_json", json.dumps(solved(), indent=1)[:-200], "zero")
     write("empty_notebook", json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), "zero")
