@@ -18,7 +18,7 @@ TEN_PROMPTS = [
     "The war lasted from the year 1732 to the year 1745.",
     "I watched the film. It was wonderful. Overall I thought it was good.",
     "Alice wrote a list : red , dog , lamp , Oslo . Later Alice read the list again : red , dog , lamp , Oslo .",
-    "After the lesson, Sarah and Tom walked to the park and Tom gave a book to Sarah.",
+    "After the morning, Sarah and Tom walked to the park and Tom gave a book to Sarah.",
     "People in Spain speak Spanish, and people in Italy speak Italian.",
     "The cake was awful. In short, it was bad.",
     "It was a sunny day in the village. The farmer had a dog and a cat.",
