@@ -9,6 +9,7 @@ notebooks...), 30 in all. Budget: 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -45,12 +46,17 @@ def main(argv=None) -> int:
     for i in range(args.n - len(expected)):
         shutil.copy(base / "correct" / "correct.ipynb", subs / f"correct_{i:02d}.ipynb")
     n = len(list(subs.glob("*.ipynb")))
+    load_before = os.getloadavg()
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "autograder.grading", str(subs), "--chapter", args.chapter,
                            "--out", str(out), "-j", str(args.jobs), "--quiet"], cwd=ROOT)
     wall = time.monotonic() - started
+    load_after = os.getloadavg()
+    model = os.environ.get("COURSE_CHECK_MODEL") or "the default model"
     print(f"graded {n} submissions of {args.chapter} with -j {args.jobs} in {wall:.1f} s wall "
-          f"(exit code {done.returncode}); gradebook: {out / 'gradebook.csv'}")
+          f"(exit code {done.returncode}); check model: {model}; load average (1, 5, 15 min) before "
+          f"{', '.join(f'{x:.2f}' for x in load_before)}, after {', '.join(f'{x:.2f}' for x in load_after)} "
+          f"on {os.cpu_count()} CPUs; gradebook: {out / 'gradebook.csv'}")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     del correct

@@ -32,7 +32,8 @@ from autograder.core import REGISTRY, CheckResult, Result
 from autograder.grading import feedback
 from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
 from autograder.grading.references import run_exercise
-from autograder.grading.sandbox import ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied
+from autograder.grading.sandbox import (ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied,
+                                        prestart_zygote)
 from autograder.grading.strip import strip_hidden_checks
 
 RECORD_VERSION = 1
@@ -301,11 +302,20 @@ def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, s
 
     raw = read_cells(data)
     cells = {c: raw[c] for c in cells}
+    preimport = _preimports(program)
+    prestart_zygote(preimport, chapter.preload_model)  # imports and loads the model while we do the same
+    if chapter.preload_model:
+        from autograder.core import check_model
+
+        try:
+            check_model()
+        except Exception:  # noqa: BLE001 - the checks that need it will say why
+            pass
     scratch = Path(tempfile.mkdtemp(prefix="grading-"))
     try:
         hide, hide_files, overlay = _sandbox_views(chapter, paths, submissions_dir, scratch)
         sandbox = Sandbox(program.to_json(), chapter.exercises, cells, limits, scratch=scratch, hide=hide,
-                          hide_files=hide_files, overlay=overlay, preimport=_preimports(program),
+                          hide_files=hide_files, overlay=overlay, preimport=preimport,
                           preload_model=chapter.preload_model, namespaces=namespaces,
                           deadline=started + limits.submission_s)
         try:

@@ -118,9 +118,11 @@ class Zygote:
         self.sock = ours
         self.sock.send(json.dumps({"preimport": list(preimport), "preload_model": preload_model,
                                    "model_name": model_name}).encode())
-        deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + timeout
+
+    def wait_ready(self) -> None:
         while not self.ready:
-            if time.monotonic() > deadline or not self.alive:
+            if time.monotonic() > self.deadline or not self.alive:
                 self.close()
                 raise ZygoteError("the zygote did not start")
             self.pump(0.5)
@@ -189,8 +191,9 @@ class Zygote:
 _ZYGOTE: list = []
 
 
-def _zygote(preimport: list[str], preload_model: bool) -> Zygote | None:
-    """This process's zygote for the current check model (started on first use), or None."""
+def _zygote(preimport: list[str], preload_model: bool, wait: bool = True) -> Zygote | None:
+    """This process's zygote for the current check model (started on first use), or None.
+    ``wait=False`` starts it without waiting (the grader can do its own start-up meanwhile)."""
     model_name = os.environ.get(CHECK_MODEL_VARIABLE) or None
     if _ZYGOTE and (_ZYGOTE[0].key != (preload_model, model_name) or not _ZYGOTE[0].alive):
         _close_zygote()
@@ -202,7 +205,18 @@ def _zygote(preimport: list[str], preload_model: bool) -> Zygote | None:
         import atexit
 
         atexit.register(_close_zygote)
+    if wait:
+        try:
+            _ZYGOTE[0].wait_ready()
+        except ZygoteError:
+            _close_zygote()
+            return None
     return _ZYGOTE[0]
+
+
+def prestart_zygote(preimport: list[str], preload_model: bool) -> None:
+    """Start this process's zygote now, without waiting for it."""
+    _zygote(preimport, preload_model, wait=False)
 
 
 def _close_zygote() -> None:
@@ -290,9 +304,17 @@ class Sandbox:
             os.chown(workdir, *NOBODY)
         wire.send(self.fd_out, config, deadline=time.monotonic() + 30)
 
-    def kill(self) -> int | None:
+    def kill(self, grace: float = 0.0) -> int | None:
+        """Stop the child (SIGKILL to its process group); its exit code. With ``grace``, a child
+        whose end of the pipe closed gets that long to finish exiting on its own, so its own exit
+        code (``os._exit(3)``) is reported rather than our SIGKILL."""
         if self.proc is None:
             return None
+        if grace > 0:
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -348,7 +370,8 @@ class Sandbox:
                 problem = "hung (it was stopped after the time limit)"
             except (wire.ChildGone, wire.WireError) as error:
                 problem = str(error) or "crashed"
-            code = self.kill()
+            hung = problem == "hung (it was stopped after the time limit)"
+            code = self.kill(grace=0.0 if hung else 1.0)
             if problem != "hung (it was stopped after the time limit)":
                 problem = _describe_exit(code)
             if time.monotonic() >= self.deadline:
@@ -376,7 +399,7 @@ class Sandbox:
             self.kill()
             raise SandboxDied(f"sent back too much data ({error})") from None
         except (wire.ChildGone, wire.WireError, BrokenPipeError, OSError):
-            code = self.kill()
+            code = self.kill(grace=1.0)
             raise SandboxDied(_describe_exit(code)) from None
 
     def reset_model(self) -> None:
@@ -656,8 +679,9 @@ class ExerciseSession:
                 raise LearnerError(self.fatal)
             if kind == "OutputTooLarge":
                 raise LearnerError(f"`{self.name}` returned too much data: {message}")
-            if kind in ("MemoryError", "OutOfMemoryError"):
-                raise LearnerError(f"`{self.name}` ran out of memory (the limit is {limits.memory_mb} MB){where}")
+            if kind in ("MemoryError", "OutOfMemoryError"):  # once is enough: the next call would too
+                self.fatal = f"`{self.name}` ran out of memory (the limit is {limits.memory_mb} MB){where}"
+                raise LearnerError(self.fatal)
             raise _error_class(kind)(message + where)
         rng = tensors.pop("rng", None)
         if rng is not None and rng.dtype == torch.uint8 and rng.shape == torch.get_rng_state().shape:
