@@ -332,3 +332,26 @@ def test_reference_cache_is_exact_and_skips_what_it_cannot_key():
     before = references.STATS["uncacheable"]
     reference().apply(lambda f, o=object(): f(scores))
     assert references.STATS["uncacheable"] == before + 1
+
+
+def test_sandbox_imports_the_public_checks_only_even_from_the_zygote(tmp_path):
+    """The zygote imports third-party packages before the child hides anything, so a notebook
+    that imports a chapter's check module must still get the copy without hidden checks."""
+    from autograder.grading.grade import Paths, _preimports, _sandbox_views, load_chapter
+    from autograder.grading.sandbox import ExerciseSession, Limits, RemoteFunction, Sandbox
+
+    program = extract(_nb("import torch\nfrom autograder.ch00_how_it_works import *",
+                          "def names():\n    from autograder.core import REGISTRY\n"
+                          "    return sorted(c.name for e in REGISTRY.values() for c in e.checks)"), ["names"])
+    hide, hide_files, overlay = _sandbox_views(load_chapter("00_how_it_works"), Paths(tmp_path / "out"),
+                                               tmp_path / "subs", tmp_path)
+    sandbox = Sandbox(program.to_json(), ["names"], {}, Limits(call_s=10, exercise_s=20), scratch=tmp_path,
+                      hide=hide, hide_files=hide_files, overlay=overlay, preimport=_preimports(program))
+    try:
+        loaded = sandbox.start()
+        names = RemoteFunction(ExerciseSession(sandbox, "names"), loaded["exercises"]["names"])()
+    finally:
+        sandbox.close()
+    assert "fresh_random_scores" not in names
+    if sandbox.namespaces:
+        assert "matches_reference" in names, names

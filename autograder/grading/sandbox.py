@@ -83,6 +83,8 @@ class _ZygoteChild:
         if self.returncode is None:
             self.zygote.pump(0)
             self.returncode = self.zygote.exits.pop(self.pid, None)
+            if self.returncode is None and not self.zygote.alive:
+                self.returncode = -signal.SIGKILL  # the zygote is gone, and its children with it
         return self.returncode
 
     def wait(self, timeout: float | None = None):
@@ -125,7 +127,11 @@ class Zygote:
             if time.monotonic() > self.deadline or not self.alive:
                 self.close()
                 raise ZygoteError("the zygote did not start")
-            self.pump(0.5)
+            try:
+                self.pump(0.5)
+            except ZygoteError:
+                self.close()
+                raise
 
     @property
     def alive(self) -> bool:

@@ -32,6 +32,9 @@ import sys
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
 MS_REC, MS_PRIVATE, MS_NOSUID, MS_NODEV, MS_NOEXEC = 16384, 1 << 18, 2, 4, 8
 PR_SET_PDEATHSIG = 1
+# Only third-party packages are imported here: the course's own modules are imported by each
+# child after its mounts, so that it sees the public checks only.
+COURSE_PACKAGES = {"autograder", "utils", "solutions", "tests", "course", "chapters", "scripts"}
 
 
 def _libc():
@@ -69,8 +72,9 @@ def _run_child(fds: list[int], namespaces: bool) -> None:
                 except OSError:
                     pass
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        libc = _libc()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with the zygote, and its child with it
         if namespaces:
-            libc = _libc()
             _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID), "unshare")
             _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
             pid = os.fork()
@@ -107,6 +111,8 @@ def serve(sock: socket.socket) -> None:
 
     torch.set_num_threads(1)
     for name in config.get("preimport", []):
+        if name.split(".")[0] in COURSE_PACKAGES:
+            continue  # imported by each child after it has hidden what it must not see (hidden checks)
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the child's own import reports it
@@ -120,6 +126,11 @@ def serve(sock: socket.socket) -> None:
             child._model(config.get("model_name"))
         except Exception:  # noqa: BLE001 - each child then tries, and reports why it fails
             pass
+    leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("solutions", "tests")
+                    or m.startswith("autograder.ch") or m == "autograder.record")
+    if leaked:  # a chapter's checks in memory before the child hides them: do not serve
+        sock.send(json.dumps({"t": "error", "message": f"zygote imported {leaked[:3]}"}).encode())
+        return
     sock.send(json.dumps({"t": "ready"}).encode())
     children: set[int] = set()
     while True:
