@@ -180,3 +180,48 @@ def plot_phase_diagram(phase: torch.Tensor, relative_importance: torch.Tensor, d
     fig.update_layout(height=420, width=640, title="Phase diagram: one extra feature, n = 2, m = 1",
                       margin=dict(t=50, l=60, r=20, b=50))
     return fig
+
+
+def train_neuron_models(importance: torch.Tensor, sparsity: torch.Tensor, n_hidden: int, n_steps: int,
+                        batch_size: int = 512, lr: float = 1e-2, seed: int = 0,
+                        progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's model with a privileged basis: h = ReLU(W x), x' = ReLU(W^T h + b).
+
+    The ReLU on the hidden layer makes each hidden dimension a *neuron*, so we can ask which
+    features each neuron responds to. Trains one instance per sparsity with Adam, drawing its
+    own seeded batches; returns (W [n_instances, n_hidden, n_features], b).
+    """
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    n_instances, n_features = len(sparsity), importance.shape[-1]
+    W = (torch.randn(n_instances, n_hidden, n_features, generator=g)
+         * math.sqrt(2 / (n_hidden + n_features))).requires_grad_(True)
+    b = torch.zeros(n_instances, n_features, requires_grad=True)
+    optimizer = torch.optim.Adam([W, b], lr=lr)
+    shape = (batch_size, n_instances, n_features)
+    for _ in tqdm(range(n_steps), desc="training neuron models", disable=not progress):
+        x = torch.rand(shape, generator=g) * (torch.rand(shape, generator=g) < (1 - sparsity)[:, None])
+        h = torch.einsum("ihf,bif->bih", W, x).relu()
+        out = (torch.einsum("ihf,bih->bif", W, h) + b).relu()
+        loss = (importance * (x - out) ** 2).mean(dim=(0, 2)).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return W.detach(), b.detach()
+
+
+def plot_neuron_weights(W: torch.Tensor, titles: list[str]) -> go.Figure:
+    """W per instance as a neurons x features heatmap: a row with several strong entries is polysemantic."""
+    n = len(titles)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.03)
+    for i in range(n):
+        fig.add_trace(go.Heatmap(z=W[i].numpy(), zmin=-1.5, zmax=1.5, colorscale="RdBu", reversescale=True,
+                                 showscale=i == 0, colorbar=dict(title="W"),
+                                 hovertemplate="neuron %{y}, feature %{x}: %{z:.2f}<extra></extra>"),
+                      row=1, col=i + 1)
+        fig.update_yaxes(autorange="reversed", title_text="neuron" if i == 0 else None, row=1, col=i + 1)
+        fig.update_xaxes(title_text="feature", row=1, col=i + 1)
+    fig.update_layout(height=260, width=max(500, 220 * n), margin=dict(t=60, l=50, r=20, b=40),
+                      title="Neuron weights W (rows: neurons, columns: features by importance)")
+    return fig
