@@ -99,11 +99,22 @@ def _digest_model_or_cache(value, h, depth: int) -> None:
         h.update(f"cache{bool(value.has_batch_dim)}".encode())
         _digest(dict(value.cache_dict), h, depth + 1)
     elif isinstance(value, torch.nn.Module):
-        if value is not check_model() or MIRROR.dirty:
-            raise Uncacheable("a model other than the unchanged check model")
+        if value is not check_model() or MIRROR.dirty or _hooked(value):
+            raise Uncacheable("a model other than the unchanged, unhooked check model")
         h.update(f"check_model:{os.environ.get(CHECK_MODEL_VARIABLE) or ''};".encode())
     else:
         raise Uncacheable(type(value).__name__)
+
+
+def _hooked(model) -> bool:
+    """Whether the model carries hooks of the check's own (they would change what the reference computes;
+    the no-op stand-ins for the learner's hooks do not)."""
+    from autograder.grading.sandbox import ModelMirror
+
+    for point in model.hook_dict.values():
+        if any(not ModelMirror._is_marker(h) for h in (*point.fwd_hooks, *point.bwd_hooks)):
+            return True
+    return False
 
 
 def _copy(value, budget: list):
