@@ -227,10 +227,11 @@ def check_first_step_is_an_adam_step(impl, ref):
 def check_short_run_reaches_the_reference_loss(impl, ref):
     """A short seeded run ends near the reference's loss, measured on a fixed batch."""
     W, b, importance, sparsity = _training_setup()
+    W, b, sparsity = W[1::2], b[1::2], sparsity[1::2]  # S = 0.7 and 0.97: where mistakes show, at half the cost
     args = (W, b, importance, sparsity, 200, 256, 0.01)
     W1, b1, losses = _trained(_run_seeded(32, impl, *args, progress=False), "train_toy_models")
     rW, rb, _ = ref.apply(lambda f: _run_seeded(32, f, *args, progress=False))
-    expect(losses.shape == (200, 4), f"losses has shape {tuple(losses.shape)}, expected (200, 4)")
+    expect(losses.shape == (200, 2), f"losses has shape {tuple(losses.shape)}, expected (n_steps, n_instances) = (200, 2)")
     mine, theirs = _eval_loss(W1, b1, importance, sparsity, 33), _eval_loss(rW, rb, importance, sparsity, 33)
     start = _eval_loss(W, b, importance, sparsity, 33)
     ratio = mine / theirs
