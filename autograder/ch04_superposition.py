@@ -301,7 +301,11 @@ def check_known_geometries(impl, ref):
 def check_unused_feature_has_dimensionality_zero(impl, ref):
     """A feature with W_i = 0 gets D_i = 0, not NaN."""
     W = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
-    expect_close(impl(W), torch.tensor([[1.0, 0.0]]), what="D with an unused feature",
+    D = impl(W)
+    expect(not isinstance(D, torch.Tensor) or not D.is_floating_point() or bool(torch.isfinite(D).all()),
+           "an unused feature (W_i = 0) gives NaN: 0 / 0. Clamp ||W_i|| (for W_i-hat) and the denominator away "
+           "from zero, e.g. .clamp_min(1e-8), so the unused feature gets D_i = 0")
+    expect_close(D, torch.tensor([[1.0, 0.0]]), what="D with an unused feature",
                  hint="guard the division: clamp the norm (and the denominator) away from 0 so 0/0 becomes 0")
 
 
