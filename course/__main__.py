@@ -1,4 +1,4 @@
-"""The course's commands: ``./course COMMAND`` (or ``python -m course COMMAND``).
+"""The course's commands: ``./run COMMAND`` (or ``python -m course COMMAND``).
 
     build     write the solved notebooks, execute every chapter, build the book in _build/html
     test      build the solved notebooks, execute them, and run the whole test suite

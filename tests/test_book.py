@@ -20,7 +20,7 @@ SCREENSHOT = ROOT / "_build" / "screenshots"
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     """Build the book once from the executed solved notebooks and serve it on localhost."""
-    assert list(SOLVED_DIR.glob("*.ipynb")), "run `./course test` (it writes and executes solved/ first)"
+    assert list(SOLVED_DIR.glob("*.ipynb")), "run `./run test` (it writes and executes solved/ first)"
     assert build_book() == 0, "jupyter-book build failed (warnings are errors): see its output above"
     html = ROOT / "_build" / "html"
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
@@ -32,7 +32,7 @@ def book(tmp_path_factory):
 
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert path, "Chromium is missing: `./course test` installs Debian's chromium package when run as root"
+    assert path, "Chromium is missing: `./run test` installs Debian's chromium package when run as root"
     return path
 
 
