@@ -33,7 +33,8 @@ def test(args: list[str]) -> int:
     write_solved()
     execute([])
     command = [sys.executable, "-m", "pytest", "tests", "solved", "--nbval-lax",
-               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *args]
+               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout=300",
+               *args]
     return subprocess.call(command, cwd=ROOT)
 
 
