@@ -61,10 +61,10 @@ class Spec:
 
 
 SPECS = {
-    "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=1200,
-                       batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.15, eval_every=200),
-    "world-attn-2l": Spec(n_layer=2, d_model=64, n_head=4, n_ctx=96, attn_only=True, steps=1000,
-                          batch_size=16, lr=1e-3, warmup=30, random_repeat_prob=0.5, eval_every=20),
+    "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=2000,
+                       batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250),
+    "world-attn-2l": Spec(n_layer=2, d_model=128, n_head=4, n_ctx=64, attn_only=True, steps=2500,
+                          batch_size=32, lr=3e-3, warmup=30, random_repeat_prob=0.8, eval_every=25),
 }
 N_CHECKPOINTS = 10
 
@@ -84,19 +84,24 @@ def world_tokenizer(n_ctx: int):
 # --------------------------------------------------------------------------------------------
 
 def random_repeat_row(rng: random.Random, n_ctx: int, vocab: list[int]) -> list[int]:
-    """Random tokens with a repeated stretch: either ``r r`` right after ``<bos>`` or a segment
-    copied from a random earlier offset. Lengths and offsets vary, so only induction (find the
-    current token earlier, copy its successor) predicts the repeat: no fixed positional offset
-    does."""
+    """Random tokens that repeat, in one of three shapes: ``r r`` right after ``<bos>``; a
+    segment copied from a random earlier offset; or a short ``r`` repeated until the end
+    (``r r r r ...``, which puts the most weight on copying). Lengths and offsets vary, so only
+    induction (find the current token earlier, copy its successor) predicts the repeats: no fixed
+    positional offset does."""
     body = [rng.choice(vocab) for _ in range(n_ctx - 1)]
-    if rng.random() < 0.5:
+    shape = rng.randrange(3)
+    if shape == 0:
         n = rng.randint(5, (n_ctx - 1) // 2)
         body = body[:n] * 2 + body[2 * n:]
-    else:
+    elif shape == 1:
         n = rng.randint(5, (n_ctx - 1) // 3)
         a = rng.randint(0, n_ctx - 1 - 2 * n)
         b = rng.randint(a + n, n_ctx - 1 - n)
         body[b: b + n] = body[a: a + n]
+    else:
+        n = rng.randint(4, 20)
+        body = (body[:n] * n_ctx)[: n_ctx - 1]
     return body
 
 
@@ -110,7 +115,7 @@ def batch(spec: Spec, step: int, tokenizer, vocab: list[int]) -> torch.Tensor:
             rows.append(random_repeat_row(rng, spec.n_ctx, vocab))
         else:
             docs.append(world.generate_document(rng, "train", min_words=spec.n_ctx))
-    rows += tokenizer(docs, add_special_tokens=False).input_ids
+    rows += tokenizer(docs, add_special_tokens=False).input_ids if docs else []
     out = torch.full((spec.batch_size, spec.n_ctx), tokenizer.pad_token_id)
     for i, row in enumerate(rows):
         row = [tokenizer.bos_token_id] + row[: spec.n_ctx - 1]
@@ -131,7 +136,10 @@ def new_model(spec: Spec, tokenizer):
         n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
         activation_function="gelu",
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)
+        pad_token_id=tokenizer.pad_token_id,
+        # TransformerLens's default scale, 0.8 / sqrt(d_model), not GPT-2's 0.02: at these small
+        # widths 0.02 leaves attention uniform for so long that induction heads form too late.
+        initializer_range=0.8 / spec.d_model ** 0.5)
     model = GPT2LMHeadModel(config)
     model.set_attn_implementation("eager")  # attention patterns for the induction score
     # Sinusoidal start for the learned position embeddings (same RMS as the token embeddings):
@@ -220,30 +228,56 @@ def phase_change_checkpoints(log: list[dict], n: int = N_CHECKPOINTS) -> list[in
     steps = [e["step"] for e in log]
     scores = [e["induction_score_best"] for e in log]
     below = max(i for i, s in enumerate(scores) if s < 0.1) if min(scores) < 0.1 else 0
-    above = next((i for i, s in enumerate(scores) if s > 0.5 and i > below), len(steps) - 1)
-    lo, hi = max(0, below - 2), min(len(steps) - 1, above + 2)
-    middle = [round(lo + (hi - lo) * k / (n - 3)) for k in range(n - 2)]
+    above = next((i for i, s in enumerate(scores) if s > 0.5 and i > below), None)
+    if above is None:  # no phase change: spread the checkpoints over the whole run
+        below, above = 0, len(steps) - 1
+    lo, hi = max(1, below - 2), min(len(steps) - 2, above + 2)
+    while hi - lo < n - 3 and (lo > 1 or hi < len(steps) - 2):  # widen a quick rise
+        lo, hi = max(1, lo - 1), min(len(steps) - 2, hi + 1)
+    middle = {round(lo + (hi - lo) * k / (n - 3)) for k in range(n - 2)}
     chosen = sorted({0, *middle, len(steps) - 1})
     return [steps[i] for i in chosen]
 
 
-def write_card(name: str, spec: Spec, result: dict, figures: dict, extra: str = "") -> str:
-    log = result["log"]
-    final_loss = log[-1]["train_loss"]
-    n_params = sum(p.numel() for p in result["model"].parameters())
+def write_card(name: str) -> dict:
+    """Measure the shipped weights of ``name`` (through ``load_model``, on held-out prompts) and
+    write its ``MODEL_CARD.md`` from them and from its ``training_log.json``."""
+    from utils.models import checkpoints, load_model
+
+    folder = MODELS_DIR / name
+    record = json.loads((folder / "training_log.json").read_text())
+    spec, log = Spec(**record["spec"]), record["log"]
+    load_model(name)  # the first load pays for imports and caches
+    begin = time.time()
+    model = load_model(name)
+    load_seconds = time.time() - begin
+    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
+    figures = ev.measure_all(model, families)
     checks = ev.passes(figures)
     rows = "\n".join(
-        f"| {key} | {value:.4f} | {ev.THRESHOLDS.get(key, '')} | {'' if key not in checks else ('pass' if checks[key] else 'FAIL')} |"
+        f"| {key} | {value:.4f} | {ev.THRESHOLDS.get(key, '')} | "
+        f"{'' if key not in checks else ('pass' if checks[key] else 'FAIL')} |"
         for key, value in figures.items() if isinstance(value, float))
     arch = ("attention-only (GPT-2 blocks whose MLP weights and biases are zero and frozen: every "
             "MLP outputs exactly 0)" if spec.attn_only else "GPT-2 (attention and MLP blocks)")
-    return f"""# {name}
+    n_params = sum(p.numel() for p in model.parameters())
+    extra = ""
+    if spec.attn_only:
+        by_step = {e["step"]: e for e in log}
+        extra = ("\n## Checkpoints\nIn `checkpoints/step_NNNNN/`, spanning the induction phase change; "
+                 f"load one with `load_model(\"{name}\", checkpoint=N)`. Figures recorded during training:\n\n"
+                 "| step | best induction score | loss on repeat | training loss |\n|---|---|---|---|\n"
+                 + "\n".join(f"| {s} | {by_step[s]['induction_score_best']:.3f} | "
+                             f"{by_step[s]['induction_loss_repeat']:.3f} | {by_step[s]['train_loss'] or float('nan'):.3f} |"
+                             for s in checkpoints(name)) + "\n")
+    card = f"""# {name}
 
 A {spec.n_layer}-layer {arch} model with d_model {spec.d_model}, {spec.n_head} heads,
-context {spec.n_ctx}, vocabulary {result['model'].config.vocab_size} words, {n_params:,} parameters
+context {spec.n_ctx}, vocabulary {model.cfg.d_vocab} words, {n_params:,} parameters
 (stored as float16, loaded as float32). Trained from scratch on the course's small world.
 
-Retrain it (deterministic, seeded; bitwise equality needs the same torch version and CPU):
+Retrain it (deterministic, seeded; bitwise equality needs the same torch version, CPU and
+thread count):
 
     {COMMAND.format(name=name)}
 
@@ -256,11 +290,14 @@ predict. Family weights: {json.dumps(world.FAMILY_WEIGHTS)}.
 Each sequence is `<bos>` + one document, cut at {spec.n_ctx} tokens.
 
 ## Training
-{spec.steps} steps of AdamW (lr {spec.lr}, betas 0.9/0.98, weight decay {spec.weight_decay}, gradient clip
-1.0), linear warm-up over {spec.warmup} steps then cosine decay to a tenth, batch {spec.batch_size}
-sequences, seed {spec.seed}, 2 CPU threads. Wall time: {result['seconds'] / 60:.1f} min.
-Final training loss (mean of the last {spec.eval_every} steps): {final_loss:.4f}.
+{spec.steps} steps of AdamW (lr {spec.lr}, betas 0.9/0.98, weight decay {spec.weight_decay}, gradient
+clip 1.0), linear warm-up over {spec.warmup} steps then cosine decay to a tenth, batch {spec.batch_size}
+sequences, seed {spec.seed}, {record['threads']} CPU thread(s). Weights start at TransformerLens's
+scale (std 0.8/sqrt(d_model)); the learned position embeddings start sinusoidal.
+Wall time: {record['seconds'] / 60:.1f} min (on a 2-core machine shared with other work).
+Final training loss (mean of the last {spec.eval_every} steps): {log[-1]['train_loss']:.4f}.
 The loss and behaviour figures during training are in `training_log.json`.
+Loading it with `load_model("{name}")` took {load_seconds:.2f} s (after imports).
 {extra}
 ## Measured behaviour (shipped weights, through `load_model`, held-out prompts)
 Measured by `scripts/evaluate_models.py`; the thresholds are asserted in `tests/test_models.py`.
@@ -271,40 +308,30 @@ Measured by `scripts/evaluate_models.py`; the thresholds are asserted in `tests/
 
 Induction scores by layer and head: {figures['induction_scores']}
 """
+    (folder / "MODEL_CARD.md").write_text(card)
+    summary = {k: v for k, v in figures.items() if k != "induction_scores"}
+    print(json.dumps({name: summary, "minutes": round(record["seconds"] / 60, 2),
+                      "load_seconds": round(load_seconds, 2), "passes": checks}, indent=1))
+    return figures
 
 
-def ship(name: str, spec: Spec, tokenizer) -> dict:
-    from utils.models import load_model
-
+def ship(name: str, spec: Spec, tokenizer) -> None:
+    """Train ``name`` and write its folder: weights, tokenizer, checkpoints, training log."""
     folder = MODELS_DIR / name
     if folder.exists():
         shutil.rmtree(folder)
     result = train(name, spec, tokenizer)
     model = result["model"]
-    extra = ""
     if spec.attn_only:
-        steps = phase_change_checkpoints(result["log"])
         final_state = {k: v.clone() for k, v in model.state_dict().items()}
-        for step in steps:
+        for step in phase_change_checkpoints(result["log"]):
             model.load_state_dict(result["states"][step])
             save_folder(model, tokenizer, folder / "checkpoints" / f"step_{step:05d}")
         model.load_state_dict(final_state)
-        by_step = {e["step"]: e for e in result["log"]}
-        extra = ("\n## Checkpoints\nIn `checkpoints/step_NNNNN/` (load with "
-                 "`load_model(\"world-attn-2l\", checkpoint=N)`), spanning the induction phase change:\n\n"
-                 "| step | best induction score | loss on repeat |\n|---|---|---|\n"
-                 + "\n".join(f"| {s} | {by_step[s]['induction_score_best']:.3f} | "
-                             f"{by_step[s]['induction_loss_repeat']:.3f} |" for s in steps) + "\n")
     save_folder(model, tokenizer, folder)
     (folder / "training_log.json").write_text(json.dumps(
-        {"spec": asdict(spec), "seconds": round(result["seconds"], 1), "log": result["log"]}, indent=1))
-    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
-    figures = ev.measure_all(load_model(name), families)
-    (folder / "MODEL_CARD.md").write_text(write_card(name, spec, result, figures, extra))
-    summary = {k: v for k, v in figures.items() if k != "induction_scores"}
-    print(json.dumps({name: summary, "minutes": round(result["seconds"] / 60, 2),
-                      "passes": ev.passes(figures)}, indent=1))
-    return figures
+        {"spec": asdict(spec), "seconds": round(result["seconds"], 1),
+         "threads": torch.get_num_threads(), "log": result["log"]}, indent=1))
 
 
 def main() -> None:
@@ -312,12 +339,14 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SPECS), help="retrain one model")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (default 2; use 1 on a machine busy with other work)")
+    parser.add_argument("--cards-only", action="store_true",
+                        help="do not train: re-measure the shipped weights and rewrite the cards")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    names = [args.only] if args.only else list(SPECS)
-    for name in names:
-        spec = SPECS[name]
-        ship(name, spec, world_tokenizer(spec.n_ctx))
+    for name in [args.only] if args.only else list(SPECS):
+        if not args.cards_only:
+            ship(name, SPECS[name], world_tokenizer(SPECS[name].n_ctx))
+        write_card(name)
 
 
 if __name__ == "__main__":
