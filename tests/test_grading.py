@@ -239,7 +239,7 @@ print("released check ok")
 # code leaves on the sandbox's copy of the model (hooks, changed weights) is mirrored on the
 # grader's copy for the checks to see, then reset after each exercise.
 MODEL_CHAPTERS = {
-    "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit"],
+    "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit", "monkeypatch_torch"],
     "ch02_induction_heads": ["correct", "model_left_changed"],
 }
 

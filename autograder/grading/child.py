@@ -226,6 +226,7 @@ def setup(cfg: dict) -> str:
         """Grading runs the checks itself; ``check`` in a submission does nothing."""
 
     autograder.check = autograder.core.check = check
+    snapshot_libraries()
 
     import resource
 
@@ -274,8 +275,8 @@ _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_back
 
 
 def _model_tensors(model) -> dict:
-    tensors = dict(model.named_parameters(remove_duplicate=False))
-    tensors.update(model.named_buffers(remove_duplicate=False))
+    tensors = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
     return tensors
 
 
@@ -338,8 +339,54 @@ def _sync_hooks(keep) -> None:
             _clear_hooks(point)
 
 
+# Libraries whose attributes an exercise's code may monkeypatch (``torch.Tensor.__eq__ = ...``):
+# put back after each exercise, so that one exercise's patch cannot break the others.
+_PATCHABLE = (("builtins", None), ("torch", None), ("torch", "Tensor"), ("torch.nn", None),
+              ("torch.nn.functional", None), ("torch.nn", "Module"), ("torch.linalg", None), ("numpy", None),
+              ("einops", None), ("math", None), ("transformer_lens", None), ("transformer_lens", "ActivationCache"),
+              ("transformer_lens.model_bridge", "TransformerBridge"), ("autograder", None), ("autograder.core", None))
+_SETATTR, _DELATTR, _VARS = setattr, delattr, vars
+
+
+def _patchable_objects() -> list:
+    found = []
+    for module_name, attr in _PATCHABLE:
+        module = sys.modules.get(module_name)
+        target = getattr(module, attr, None) if attr else module
+        if target is not None:
+            found.append(target)
+    return found
+
+
+def snapshot_libraries() -> None:
+    STATE["libraries"] = [(target, dict(_VARS(target))) for target in _patchable_objects()]
+
+
+def restore_libraries() -> None:
+    for target, saved in STATE.get("libraries", []):
+        current = _VARS(target)
+        if isinstance(target, type):  # `torch.Tensor.__eq__ = ...` adds to Tensor what its base defines
+            for name in [n for n in list(current) if n not in saved]:
+                try:
+                    _DELATTR(target, name)
+                except (AttributeError, TypeError):
+                    pass
+        # names added to a module stay: usually a submodule imported since (lazily)
+        for name, value in saved.items():
+            if current.get(name, _MISSING) is not value:
+                try:
+                    _SETATTR(target, name, value)
+                except (AttributeError, TypeError):
+                    pass
+
+
+_MISSING = object()
+
+
 def _reset_model() -> None:
-    """Back to the model as it was loaded: no hooks, original weights."""
+    """After an exercise: libraries as they were before the notebook ran, and the model as it was
+    loaded (no hooks, original weights)."""
+    restore_libraries()
     if not STATE["model_loaded"] or "pristine" not in STATE:
         return
     import torch

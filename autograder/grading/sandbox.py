@@ -519,8 +519,8 @@ class ModelMirror:
 
     @staticmethod
     def _tensors(model) -> dict:
-        tensors = dict(model.named_parameters(remove_duplicate=False))
-        tensors.update(model.named_buffers(remove_duplicate=False))
+        tensors = dict(model.named_parameters())
+        tensors.update(model.named_buffers())
         return tensors
 
     def _apply(self, model, changed: dict) -> None:
@@ -547,7 +547,7 @@ class ModelMirror:
         if self.saved:
             tensors = self._tensors(model)
             with torch.no_grad():
-                for name, original in self.saved.items():
+                for name, original in reversed(list(self.saved.items())):
                     tensor = tensors.get(name)
                     if tensor is None:
                         continue
