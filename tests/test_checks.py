@@ -4,8 +4,6 @@ These tests are generic: a chapter adds checks in ``autograder/chNN_name.py``, r
 ``solutions/chNN_name.py``, stubs in its notebook and wrong implementations in
 ``tests/wrong/chNN_name.py``, and is covered here without writing a test of its own.
 """
-import json
-
 import pytest
 import torch
 

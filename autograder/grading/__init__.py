@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     from tqdm.auto import tqdm
 
-    from autograder.grading.grade import Paths, find_submissions, grade_one, is_current, load_chapter, write_gradebook
+    from autograder.grading.grade import Paths, find_submissions, is_current, load_chapter, write_gradebook
     from autograder.grading.sandbox import Limits, namespaces_available
 
     if not args.submissions.is_dir():

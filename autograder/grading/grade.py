@@ -19,12 +19,11 @@ import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 

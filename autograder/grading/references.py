@@ -15,13 +15,11 @@ are fresh random ones). Cached values are cloned on the way in and on the way ou
 from __future__ import annotations
 
 import hashlib
-import time
 import types
 
 import torch
 
-from autograder.core import (CheckFailure, CheckResult, Exercise, Guarded, Reference, Result,
-                             _signature_problem)
+from autograder.core import Exercise, Reference, Result, run_checks
 
 MAX_ENTRIES = 4096
 MAX_ENTRY_BYTES = 64 * 2**20
@@ -182,20 +180,9 @@ class CachedReference(Reference):
 def run_exercise(impl, exercise: Exercise, *, cache: bool = True) -> Result:
     """Every check of ``exercise`` (hidden ones included) against ``impl``, as
     :func:`autograder.core.run_checks` in live mode, with public checks' references cached."""
-    results = []
-    wrong_signature = _signature_problem(impl, exercise)
-    for c in exercise.checks:
-        started = time.perf_counter()
-        try:
-            if wrong_signature:
-                raise CheckFailure(wrong_signature)
-            kind = CachedReference if cache and not c.hidden else Reference
-            c.function(Guarded(impl, exercise.name), kind(exercise.name, c.name, "live"))
-            passed, message, details = True, "", {}
-        except CheckFailure as failure:
-            passed, message, details = False, failure.message, failure.details
-        except Exception as error:  # a check that broke on strange output must still report
-            passed, message, details = False, f"could not be checked: {type(error).__name__}: {error}", {}
-        results.append(CheckResult(c.name, passed, message, c.points if passed else 0.0, c.points,
-                                   time.perf_counter() - started, details))
-    return Result(exercise.name, results)
+
+    def reference(check):
+        kind = CachedReference if cache and not check.hidden else Reference
+        return kind(exercise.name, check.name, "live")
+
+    return run_checks(impl, exercise, include_hidden=True, reference=reference)
