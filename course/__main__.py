@@ -33,7 +33,7 @@ def test(args: list[str]) -> int:
     write_solved()
     execute([])
     command = [sys.executable, "-m", "pytest", "tests", "solved", "--nbval-lax",
-               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout=300",
+               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout=90",
                *args]
     return subprocess.call(command, cwd=ROOT)
 

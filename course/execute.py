@@ -12,7 +12,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from course.notebooks import SOLVED_DIR
 
-TIMEOUT_PER_CELL_S = 300  # no cell should take more than a chapter's whole 2-minute budget
+TIMEOUT_PER_CELL_S = 90  # no cell should take more than a fraction of a chapter's 2-minute budget
 
 
 def execute(notebook: Path, attempts: int = 2) -> float:
