@@ -93,7 +93,15 @@ def _mounts(cfg: dict) -> str:
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
         elif os.path.isfile(path):
             mount("/dev/null", path, None, MS_BIND)
+    # The course or its environment may itself live under /tmp (a CI checkout, say): hold those
+    # folders open, cover /tmp with a private tmpfs, then bind them back (with the hiding mounts
+    # made above inside them, as MS_REC carries submounts along).
+    held = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in _under_tmp(_needed_paths())]
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={int(cfg['tmp_mb'])}m,mode=1777")
+    for path, fd in held:
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
     if os.path.isdir("/dev/shm"):
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
     workdir = "/tmp/work"
@@ -109,6 +117,12 @@ def _needed_paths() -> list[str]:
              sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
              os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     return sorted(os.path.realpath(p) for p in paths if p)
+
+
+def _under_tmp(paths: list[str]) -> list[str]:
+    """The outermost of ``paths`` that lie inside /tmp (which the sandbox replaces)."""
+    inside = sorted(p for p in paths if p.startswith("/tmp/"))
+    return [p for i, p in enumerate(inside) if not any(p.startswith(q + "/") for q in inside[:i])]
 
 
 def _closed_ancestors(paths: list[str]) -> dict[str, set[str]]:
