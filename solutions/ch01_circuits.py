@@ -168,7 +168,7 @@ def positional_attention(model: TransformerBridge, layer: int, head: int, n_posi
     scale by 1/sqrt(d_head), mask the future and softmax over keys. Biases are ignored.
     Returns [n_positions, n_positions] (query, key).
     """
-    pos = model.W_pos[:n_positions]
+    pos = model.pos_embed.W_pos[:n_positions]
     pos = pos - pos.mean(dim=-1, keepdim=True)
     pos = pos / pos.pow(2).mean(dim=-1, keepdim=True).sqrt()
     qk = FactoredMatrix(pos @ model.W_Q[layer, head], (pos @ model.W_K[layer, head]).T)

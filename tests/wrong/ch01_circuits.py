@@ -238,7 +238,7 @@ def ablation_hook_left_behind(model, tokens, layer, head, method):
 # positional_attention ------------------------------------------------------------------------
 
 def _positions(model, n):
-    pos = model.W_pos[:n]
+    pos = model.pos_embed.W_pos[:n]
     pos = pos - pos.mean(-1, keepdim=True)
     return pos / pos.pow(2).mean(-1, keepdim=True).sqrt()
 
@@ -256,7 +256,7 @@ def positional_without_scale(model, layer, head, n_positions):
 
 def positional_without_layer_norm(model, layer, head, n_positions):
     """Uses raw W_pos rows, skipping the layer norm."""
-    pos = model.W_pos[:n_positions]
+    pos = model.pos_embed.W_pos[:n_positions]
     scores = (pos @ model.W_Q[layer, head]) @ (pos @ model.W_K[layer, head]).T / math.sqrt(model.cfg.d_head)
     return _causal_softmax(scores)
 
