@@ -120,3 +120,14 @@ def test_every_check_passes_on_another_model(shape, tmp_path_factory, monkeypatc
             assert not failed, f"{exercise} on {shape}: {failed}"
     finally:
         cached_model.cache_clear()
+
+
+def test_attention_explorer_shows_a_figure_and_redraws_headless():
+    from utils.ch01_circuits import attention_explorer
+    from utils.models import load_model
+
+    explorer = attention_explorer(load_model(), "The capital of France is", layer=0, head=0)
+    text_box, sliders, output = explorer.children
+    assert len(output.outputs) == 1 and "application/vnd.plotly.v1+json" in output.outputs[0]["data"]
+    sliders.children[1].value = 1  # another head: the figure is replaced, not appended
+    assert len(output.outputs) == 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from utils.plots import redrawn_figure
+
 # Ten prompts for the text's exercise 1: a mix of sentence kinds the small world knows
 # (stories, indirect objects, facts, years, opinions, a repeated list) and plain English.
 TEN_PROMPTS = [
@@ -128,20 +130,14 @@ def attention_explorer(model, text: str = TEN_PROMPTS[0], layer: int = 0, head: 
     Returns an ipywidgets box; where widgets cannot run (the book), call :func:`plot_attention`.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     text_box = widgets.Text(value=text, description="text", layout=widgets.Layout(width="95%"))
     layer_slider = widgets.IntSlider(value=layer, min=0, max=model.cfg.n_layers - 1, description="layer")
     head_slider = widgets.IntSlider(value=head, min=0, max=model.cfg.n_heads - 1, description="head")
-    output = widgets.Output()
 
-    def redraw(*_):
-        with output:
-            output.clear_output(wait=True)
-            if text_box.value.strip():
-                display(plot_attention(model, text_box.value, layer_slider.value, head_slider.value))
+    def figure():  # an emptied text box keeps showing the last prompt given
+        shown = text_box.value if text_box.value.strip() else text
+        return plot_attention(model, shown, layer_slider.value, head_slider.value)
 
-    for widget in (text_box, layer_slider, head_slider):
-        widget.observe(redraw, names="value")
-    redraw()
+    output = redrawn_figure(figure, (text_box, layer_slider, head_slider))
     return widgets.VBox([text_box, widgets.HBox([layer_slider, head_slider]), output])

@@ -13,6 +13,8 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from utils.plots import redrawn_figure
+
 # The fractions the paper marks on its dimensions-per-feature plot.
 PAPER_FRACTIONS = [Fraction(1), Fraction(3, 4), Fraction(2, 3), Fraction(1, 2), Fraction(2, 5), Fraction(1, 3)]
 PHASE_NAMES = ["not represented", "dedicated dimension", "superposition"]
@@ -106,14 +108,11 @@ def geometry_explorer(W: torch.Tensor, importance: torch.Tensor, sparsity: torch
     widget to display; in a static page (the book) only its first drawing shows.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     options = [(sparsity_label(s), i) for i, s in enumerate(sparsity.tolist())]
     slider = widgets.SelectionSlider(options=options, value=0, description="sparsity",
                                      continuous_update=False, layout=widgets.Layout(width="500px"))
-    output = widgets.Output()
-
-    def draw(change=None):
+    def draw():
         i = slider.value
         norms = W[i].norm(dim=0)
         fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5],
@@ -129,12 +128,9 @@ def geometry_explorer(W: torch.Tensor, importance: torch.Tensor, sparsity: torch
         fig.update_layout(height=330, width=680, margin=dict(t=60, l=30, r=20, b=40),
                           title=f"{sparsity_label(sparsity[i].item())}: {int((norms >= 0.5).sum())} of {len(norms)} "
                                 "features represented")
-        with output:
-            output.clear_output(wait=True)
-            display(fig)
+        return fig
 
-    slider.observe(draw, names="value")
-    draw()
+    output = redrawn_figure(draw, (slider,))
     return widgets.VBox([slider, output])
 
 
