@@ -1,14 +1,19 @@
 """Checks for chapter 01: circuits and the residual stream.
 
-Every check takes its model from ``check_model()`` and derives sizes from ``model.cfg``, so the
-same checks run on the bundled model, on GPT-2 and on the differently shaped models of the tests.
+Every check takes its model from ``check_model()`` (here ``world-gpt2``) and derives sizes from
+``model.cfg``, so the same checks run on the bundled model, on GPT-2 and on the differently
+shaped models of the tests.
 """
 from functools import lru_cache
 
 import torch
 from transformer_lens import ActivationCache
 
-from autograder.core import check_model, checks, expect, expect_close, expect_tensor
+from autograder.core import CHAPTER_MODELS, check_model, checks, expect, expect_close, expect_tensor
+
+# Chapter 01 reads learned position embeddings (W_pos, hook_pos_embed): GPT-2 blocks have them,
+# the default model's rotary attention does not.
+CHAPTER_MODELS["ch01_circuits"] = "world-gpt2"
 
 # ---------------------------------------------------------------------------------------------
 # Inputs

@@ -17,6 +17,7 @@ wrong implementations kept in ``tests/``), and when grading a class.
 """
 from __future__ import annotations
 
+import contextvars
 import importlib
 import inspect
 import json
@@ -24,6 +25,7 @@ import os
 import pkgutil
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,13 +36,38 @@ EXPECTED_DIR = Path(__file__).parent / "expected"
 CHECK_MODEL_VARIABLE = "COURSE_CHECK_MODEL"
 
 
+CHAPTER_MODELS: dict[str, str] = {}
+"""Checks modules whose checks run on a bundled model other than the course default, e.g.
+``{"ch01_circuits": "world-gpt2"}``: chapter 01 studies learned position embeddings, which the
+default model's rotary attention does not have. A chapter module registers itself here."""
+
+_CHAPTER = contextvars.ContextVar("checking_chapter", default=None)
+
+
+@contextmanager
+def checking_chapter(chapter: str):
+    """Within this block, :func:`check_model` is the model of ``chapter`` (a checks module name
+    such as ``ch01_circuits``). :func:`run_checks` and the class grader enter it."""
+    token = _CHAPTER.set(chapter)
+    try:
+        yield
+    finally:
+        _CHAPTER.reset(token)
+
+
+def check_model_name() -> str | None:
+    """The name :func:`check_model` loads: the ``COURSE_CHECK_MODEL`` environment variable (tests
+    use it to run every check on a second, differently shaped model), else the current chapter's
+    model from :data:`CHAPTER_MODELS`, else None (the course default)."""
+    return os.environ.get(CHECK_MODEL_VARIABLE) or CHAPTER_MODELS.get(_CHAPTER.get())
+
+
 def check_model():
-    """The model that model-based checks run on: the bundled default, or the model named by the
-    ``COURSE_CHECK_MODEL`` environment variable (tests use it to run every check on a second,
-    differently shaped model). Loaded once per process."""
+    """The model that model-based checks run on (see :func:`check_model_name`). Loaded once per
+    process."""
     from utils.models import cached_model
 
-    return cached_model(os.environ.get(CHECK_MODEL_VARIABLE) or None)
+    return cached_model(check_model_name())
 
 
 class CheckFailure(AssertionError):
@@ -369,6 +396,11 @@ def run_checks(impl, exercise: Exercise, *, mode: str = "live", include_hidden: 
     by default it is ``Reference(exercise, check, mode, store)``. Nothing raised inside a check
     escapes: a failure is a :class:`CheckResult` with a message.
     """
+    with checking_chapter(exercise.chapter):
+        return _run_checks(impl, exercise, mode, include_hidden, store, reference)
+
+
+def _run_checks(impl, exercise, mode, include_hidden, store, reference) -> Result:
     results = []
     wrong_signature = _signature_problem(impl, exercise)
     for c in exercise.checks:

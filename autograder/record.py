@@ -14,7 +14,8 @@ import sys
 import torch
 from safetensors.torch import load_file, save_file
 
-from autograder.core import EXPECTED_DIR, REGISTRY, Reference, load_all_chapters, signature_of, solutions_module
+from autograder.core import (EXPECTED_DIR, REGISTRY, Reference, checking_chapter, load_all_chapters, signature_of,
+                             solutions_module)
 
 
 def _flatten(key: str, value, tensors: dict, structure: dict) -> None:
@@ -57,9 +58,10 @@ def record(chapter: str) -> dict:
             continue
         reference = getattr(module, exercise.name)
         signatures[exercise.name] = signature_of(reference)
-        for c in exercise.checks:
-            if not c.hidden:
-                c.function(reference, Reference(exercise.name, c.name, "record", store))
+        with checking_chapter(chapter):
+            for c in exercise.checks:
+                if not c.hidden:
+                    c.function(reference, Reference(exercise.name, c.name, "record", store))
     return {"signatures": signatures, "store": store}
 
 

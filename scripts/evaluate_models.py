@@ -1,9 +1,9 @@
 """Measure the behaviours the chapters rely on, on held-out prompts of the small world.
 
     python scripts/evaluate_models.py                 # every bundled model, printed as JSON
-    python scripts/evaluate_models.py --only world-gpt2
+    python scripts/evaluate_models.py --only world-neox
 
-The same functions measure a model during training (a plain Hugging Face ``GPT2LMHeadModel``),
+The same functions measure a model during training (a plain Hugging Face causal LM),
 write the figures into each ``MODEL_CARD.md`` (``scripts/train_models.py``) and back the
 thresholds of ``tests/test_models.py`` (a TransformerLens ``TransformerBridge`` from
 ``load_model``). Every prompt starts with ``<bos>``, as TransformerLens writes it.

@@ -1,18 +1,23 @@
 """Retrain every bundled model of the course from scratch, deterministically, on a CPU.
 
     python scripts/train_models.py                      # the whole zoo
-    python scripts/train_models.py --only world-gpt2    # one model
+    python scripts/train_models.py --only world-neox    # one model
 
-Each model is trained as a plain Hugging Face ``GPT2LMHeadModel`` (training through the
-TransformerLens bridge is several times slower), on text from :mod:`utils.world` (train split
-only), and written to ``models/<name>/`` in Hugging Face format: ``config.json``,
-``model.safetensors`` (float16, loaded back as float32), tokenizer files, ``training_log.json``
-and a ``MODEL_CARD.md`` whose behaviour figures are measured on the shipped weights, through
+Each model is trained as a plain Hugging Face model (training through the TransformerLens
+bridge is several times slower), on text from :mod:`utils.world` (train split only), and
+written to ``models/<name>/`` in Hugging Face format: ``config.json``, ``model.safetensors``
+(float16, loaded back as float32), tokenizer files, ``training_log.json`` and a
+``MODEL_CARD.md`` whose behaviour figures are measured on the shipped weights, through
 ``load_model``, on held-out prompts (``scripts/evaluate_models.py``).
 
-``world-attn-2l`` is attention-only: a GPT-2 model whose MLP weights and biases are zero and
-frozen, so every MLP outputs exactly 0. It also keeps checkpoints spanning its induction phase
-change in ``models/world-attn-2l/checkpoints/step_NNNNN/``.
+* ``world-neox``, the course default: GPT-NeoX (Pythia) blocks with MLPs. Rotary positions
+  touch only queries and keys, which is what lets induction, and the IOI circuit built on it,
+  form within a CPU budget (see :func:`new_rotary_model`).
+* ``world-gpt2``: GPT-2 blocks, whose learned positions are added to the residual stream;
+  chapter 01 studies exactly that. It knows facts and opinions but never formed induction.
+* ``world-attn-2l``: attention-only (MLP weights and biases zero and frozen, so every MLP
+  outputs exactly 0), with checkpoints spanning its induction phase change in
+  ``models/world-attn-2l/checkpoints/step_NNNNN/``.
 """
 from __future__ import annotations
 
@@ -59,15 +64,25 @@ class Spec:
     seed: int = 0
     weight_decay: float = 0.01
     rotary: bool = False  # GPT-NeoX (Pythia) blocks: positions enter only queries and keys
+    tied: bool = True  # unembedding = embedding transposed
+    rotary_pct: float = 1.0  # share of each head's dimensions that rotary positions rotate
+    repeat_warmup: int = 0  # steps at the start whose batches are 90% random-token repeats
+    family_weights: tuple[tuple[str, float], ...] = ()  # sentence families (default world.FAMILY_WEIGHTS)
+    mlp_after: int = 0  # MLPs output 0 (output weights zero, frozen) until this step
     repeat_shapes: tuple[int, ...] = (0, 1, 2)  # which shapes of random_repeat_row to draw
 
 
 SPECS = {
+    "world-neox": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=6000, batch_size=32,
+                       lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250, rotary=True, rotary_pct=0.25,
+                       tied=False, repeat_shapes=(1,), repeat_warmup=1500, mlp_after=1500,
+                       family_weights=(("ioi", 0.4), ("facts", 0.1), ("greater_than", 0.24), ("opinions", 0.07),
+                                       ("review", 0.03), ("list", 0.03), ("narrative", 0.07), ("giving", 0.06))),
     "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=2000,
                        batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250),
-    "world-attn-2l": Spec(n_layer=2, d_model=128, n_head=4, n_ctx=64, attn_only=True, steps=1500,
+    "world-attn-2l": Spec(n_layer=2, d_model=128, n_head=4, n_ctx=64, attn_only=True, steps=2000,
                           batch_size=32, lr=3e-3, warmup=30, random_repeat_prob=0.9, eval_every=25,
-                          rotary=True, repeat_shapes=(1,)),
+                          rotary=True, rotary_pct=0.25, tied=False, repeat_shapes=(1,)),
 }
 N_CHECKPOINTS = 10
 
@@ -114,10 +129,12 @@ def batch(spec: Spec, step: int, tokenizer, vocab: list[int]) -> torch.Tensor:
     rng = random.Random(world._stable_hash("batch", spec.seed, step))
     rows, docs = [], []
     for _ in range(spec.batch_size):
-        if rng.random() < spec.random_repeat_prob:
+        share = 0.9 if step < spec.repeat_warmup else spec.random_repeat_prob
+        if rng.random() < share:
             rows.append(random_repeat_row(rng, spec.n_ctx, vocab, spec.repeat_shapes))
         else:
-            docs.append(world.generate_document(rng, "train", min_words=spec.n_ctx))
+            docs.append(world.generate_document(rng, "train", min_words=spec.n_ctx,
+                                                family_weights=dict(spec.family_weights) or None))
     rows += tokenizer(docs, add_special_tokens=False).input_ids if docs else []
     out = torch.full((spec.batch_size, spec.n_ctx), tokenizer.pad_token_id)
     for i, row in enumerate(rows):
@@ -131,17 +148,23 @@ def batch(spec: Spec, step: int, tokenizer, vocab: list[int]) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 def new_rotary_model(spec: Spec, tokenizer):
-    """GPT-NeoX (Pythia) blocks with rotary positions: positions reach only the queries and
-    keys, never the residual stream. With GPT-2's additive positions a 2-layer attention-only
-    model did not form induction heads within 2,500 steps here; with rotary ones it does after a
-    plateau of a few hundred steps."""
+    """GPT-NeoX (Pythia) blocks with rotary positions on ``spec.rotary_pct`` of each head's
+    dimensions: positions reach only the queries and keys, never the residual stream, and the
+    unrotated dimensions compare content at any distance.
+
+    What was measured here (2-layer attention-only, 2,000 steps of 90% random repeats): with
+    GPT-2's additive positions (sinusoidal or small start, whole or 32-dimensional subspace,
+    tied or not) the repeat loss never fell below 0.97 of the first occurrence's; rotating every
+    dimension formed a copying circuit that reads 5 to 6 tokens back instead of one; rotating a
+    quarter, as Pythia does, with an untied unembedding, formed a textbook induction head (score
+    0.03 to 0.96) in a sharp drop after a plateau of about 800 steps."""
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     torch.manual_seed(spec.seed)
     config = GPTNeoXConfig(
         vocab_size=len(tokenizer), hidden_size=spec.d_model, num_hidden_layers=spec.n_layer,
         num_attention_heads=spec.n_head, intermediate_size=4 * spec.d_model, max_position_embeddings=spec.n_ctx,
-        rotary_pct=1.0, use_cache=False, tie_word_embeddings=True, attention_dropout=0.0, hidden_dropout=0.0,
+        rotary_pct=spec.rotary_pct, use_parallel_residual=False, use_cache=False, tie_word_embeddings=spec.tied, attention_dropout=0.0, hidden_dropout=0.0,
         initializer_range=0.8 / spec.d_model ** 0.5, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model = GPTNeoXForCausalLM(config)
@@ -160,7 +183,7 @@ def new_model(spec: Spec, tokenizer):
     torch.manual_seed(spec.seed)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=spec.n_ctx, n_embd=spec.d_model, n_layer=spec.n_layer,
-        n_head=spec.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+        n_head=spec.n_head, tie_word_embeddings=spec.tied, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
         activation_function="gelu",
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -188,12 +211,30 @@ def _freeze_mlps_at_zero(blocks) -> None:
             param.requires_grad_(False)
 
 
+def _mlps(model) -> list:
+    blocks = model.gpt_neox.layers if hasattr(model, "gpt_neox") else model.transformer.h
+    return [block.mlp for block in blocks]
+
+
+def _silence(mlps) -> None:
+    """Make each MLP output exactly 0 for now: its output weights and bias zero, everything
+    frozen. Its input weights keep their random start, so the output weights get a gradient
+    the moment they are unfrozen."""
+    for mlp in mlps:
+        out = mlp.dense_4h_to_h if hasattr(mlp, "dense_4h_to_h") else mlp.c_proj
+        out.weight.data.zero_()
+        out.bias.data.zero_()
+        for param in mlp.parameters():
+            param.requires_grad_(False)
+
+
 def lr_at(spec: Spec, step: int) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    """Linear warm-up, then cosine decay to a fiftieth of the peak (a low end steadies the
+    last steps: at a tenth, IOI accuracy still swung by 0.05 between evaluations)."""
     if step < spec.warmup:
         return spec.lr * (step + 1) / spec.warmup
     progress = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
-    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return spec.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def evaluate(model, tokenizer, spec: Spec) -> dict:
@@ -206,15 +247,32 @@ def evaluate(model, tokenizer, spec: Spec) -> dict:
 
 
 def train(name: str, spec: Spec, tokenizer) -> dict:
+    """Train ``spec``'s model from scratch and log the behaviour figures every ``eval_every`` steps.
+
+    A curriculum for the default model: for its first ``repeat_warmup`` steps the batches are
+    90% random-token repeats and (until ``mlp_after``) its MLPs output nothing, so it is an
+    attention-only model in all but name. Measured here: with MLPs on from the start, four
+    layers had not formed an induction head after 2,500 such steps; silenced, they form one at
+    about step 1,400, as two attention-only layers do at about 800. Then the MLPs switch on and
+    the world's text takes over, and IOI, which is built on copying, follows within 1,000 steps.
+    """
     model = new_model(spec, tokenizer)
     vocab = [i for t, i in tokenizer.get_vocab().items() if t not in SPECIAL_TOKENS]
     vocab.sort()
+    mlps = _mlps(model)
+    if spec.mlp_after and not spec.attn_only:
+        _silence(mlps)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, betas=(0.9, 0.98))
     log, states, running = [], {}, []
     start = time.time()
     bar = tqdm(range(spec.steps + 1), desc=name, unit="step")
     for step in bar:
+        if step == spec.mlp_after and step and not spec.attn_only:  # switch the MLPs on
+            opt.add_param_group({"params": [p for m in mlps for p in m.parameters()]})
+            for p in opt.param_groups[-1]["params"]:
+                p.requires_grad_(True)
+            params += opt.param_groups[-1]["params"]
         if step % spec.eval_every == 0 or step == spec.steps:
             figures = evaluate(model, tokenizer, spec)
             entry = {"step": step, "train_loss": sum(running) / len(running) if running else None,
@@ -254,21 +312,23 @@ def save_folder(model, tokenizer, folder: Path) -> None:
 
 
 def phase_change_checkpoints(log: list[dict], n: int = N_CHECKPOINTS) -> list[int]:
-    """``n`` logged steps spanning the induction phase change: the first step, steps through
-    the rise of the best induction score (from its last value below 0.1 to its first above 0.5,
-    padded on both sides), and the last step."""
+    """About ``n`` logged steps that tell the story of the induction phase change: the plateau
+    (from the first step to the last one whose best induction score is below 0.1), the rise (to
+    the first step above 0.5) sampled most densely, and what follows, to the last step."""
     steps = [e["step"] for e in log]
     scores = [e["induction_score_best"] for e in log]
-    below = max(i for i, s in enumerate(scores) if s < 0.1) if min(scores) < 0.1 else 0
-    above = next((i for i, s in enumerate(scores) if s > 0.5 and i > below), None)
-    if above is None:  # no phase change: spread the checkpoints over the whole run
-        below, above = 0, len(steps) - 1
-    lo, hi = max(1, below - 2), min(len(steps) - 2, above + 2)
-    while hi - lo < n - 3 and (lo > 1 or hi < len(steps) - 2):  # widen a quick rise
-        lo, hi = max(1, lo - 1), min(len(steps) - 2, hi + 1)
-    middle = {round(lo + (hi - lo) * k / (n - 3)) for k in range(n - 2)}
-    chosen = sorted({0, *middle, len(steps) - 1})
-    return [steps[i] for i in chosen]
+    above = next((i for i, s in enumerate(scores) if s > 0.5), None)
+    below = max((i for i, s in enumerate(scores[:above]) if s < 0.1), default=None) if above else None
+    last = len(steps) - 1
+    if below is None:  # no phase change: spread the checkpoints over the whole run
+        return [steps[i] for i in sorted(_spread(0, last, n))]
+    chosen = _spread(0, below, 3) | _spread(below, above + 1, n - 4) | _spread(above + 1, last, 3)
+    return [steps[i] for i in sorted(chosen)]
+
+
+def _spread(first: int, last: int, k: int) -> set[int]:
+    """``k`` indices spread evenly from ``first`` to ``last`` (fewer if the range is short)."""
+    return {round(first + (last - first) * j / max(1, k - 1)) for j in range(k)}
 
 
 def write_card(name: str) -> dict:
@@ -290,9 +350,10 @@ def write_card(name: str) -> dict:
         f"| {key} | {value:.4f} | {ev.THRESHOLDS.get(key, '')} | "
         f"{'' if key not in checks else ('pass' if checks[key] else 'FAIL')} |"
         for key, value in figures.items() if isinstance(value, float))
-    blocks = "GPT-NeoX (Pythia) blocks, rotary positions" if spec.rotary else "GPT-2 blocks"
-    arch = (f"attention-only ({blocks} whose MLP weights and biases are zero and frozen: every "
-            "MLP outputs exactly 0)" if spec.attn_only else f"{blocks} (attention and MLP)")
+    blocks = (f"GPT-NeoX (Pythia) blocks, with rotary positions on {spec.rotary_pct:.0%} of each head's dimensions"
+              if spec.rotary else "GPT-2 blocks, with learned positions added to the residual stream")
+    arch = (f"attention-only model ({blocks}; every MLP's weights and biases are zero and frozen, so it "
+            "outputs exactly 0)" if spec.attn_only else f"model with MLPs ({blocks}; attention, then MLP)")
     n_params = sum(p.numel() for p in model.parameters())
     extra = ""
     if spec.attn_only:
@@ -303,9 +364,12 @@ def write_card(name: str) -> dict:
                  + "\n".join(f"| {s} | {by_step[s]['induction_score_best']:.3f} | "
                              f"{by_step[s]['induction_loss_repeat']:.3f} | {by_step[s]['train_loss'] or float('nan'):.3f} |"
                              for s in checkpoints(name)) + "\n")
+    curriculum = (f"\nFor the first {spec.mlp_after} steps the MLPs output nothing (output weights zero and frozen):"
+                  " attention alone\nforms the induction circuit on the random repeats; then the MLPs switch on (see"
+                  " `train`)." if spec.mlp_after and not spec.attn_only else "")
     card = f"""# {name}
 
-A {spec.n_layer}-layer {arch} model with d_model {spec.d_model}, {spec.n_head} heads,
+A {spec.n_layer}-layer {arch}, with d_model {spec.d_model}, {spec.n_head} heads,
 context {spec.n_ctx}, vocabulary {model.cfg.d_vocab} words, {n_params:,} parameters
 (stored as float16, loaded as float32). Trained from scratch on the course's small world.
 
@@ -317,16 +381,17 @@ thread count):
 ## Data
 Text from `utils/world.py`, train split only: documents mixing IOI sentences, facts about
 {len(world.COUNTRIES)} countries (capital, language, continent), greater-than year ranges, short and
-long reviews, repeated lists, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
+long reviews, repeated lists, people giving things to each other, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
 sequences are bare random-token repeats (random lengths and offsets), which only induction can
-predict. Family weights: {json.dumps(world.FAMILY_WEIGHTS)}.
+predict{f" (90% during the first {spec.repeat_warmup} steps, so that the induction circuit forms early)" if spec.repeat_warmup else ""}. Family weights: {json.dumps(dict(spec.family_weights) or world.FAMILY_WEIGHTS)}.
 Each sequence is `<bos>` + one document, cut at {spec.n_ctx} tokens.
 
 ## Training
 {spec.steps} steps of AdamW (lr {spec.lr}, betas 0.9/0.98, weight decay {spec.weight_decay}, gradient
-clip 1.0), linear warm-up over {spec.warmup} steps then cosine decay to a tenth, batch {spec.batch_size}
+clip 1.0), linear warm-up over {spec.warmup} steps then cosine decay to a fiftieth, batch {spec.batch_size}
 sequences, seed {spec.seed}, {record['threads']} CPU thread(s). Weights start at TransformerLens's
-scale (std 0.8/sqrt(d_model)); learned position embeddings (GPT-2 blocks) start sinusoidal.
+scale (std 0.8/sqrt(d_model)){"" if spec.rotary else "; the learned position embeddings start sinusoidal"}.{curriculum}
+The unembedding is {"tied to" if spec.tied else "separate from"} the embedding.
 Wall time: {record['seconds'] / 60:.1f} min (on a 2-core machine shared with other work).
 Final training loss (mean of the last {spec.eval_every} steps): {log[-1]['train_loss']:.4f}.
 The loss and behaviour figures during training are in `training_log.json`.

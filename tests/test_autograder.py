@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from autograder import check
-from autograder.core import REGISTRY, Result, run_checks
+from autograder.core import (CHECK_MODEL_VARIABLE, REGISTRY, Result, check_model_name, checking_chapter,
+                             load_all_chapters, run_checks)
 
 
 def messages(result: Result) -> str:
@@ -105,3 +106,27 @@ def test_replayed_outputs_grade_like_the_live_reference():
     wrong = run_checks(lambda scores: scores.softmax(-1), REGISTRY["causal_attention_pattern"], mode="replay",
                        store=load("ch00_how_it_works"))
     assert not wrong.passed and "causal mask" in messages(wrong)
+
+
+def test_a_chapter_checks_on_its_registered_model_and_the_variable_overrides_it(monkeypatch):
+    """Chapter 01 registers world-gpt2 (it reads learned positions); other chapters get the
+    default (None); COURSE_CHECK_MODEL, which tests use for a second model, wins over both."""
+    load_all_chapters()
+    monkeypatch.delenv(CHECK_MODEL_VARIABLE, raising=False)
+    assert check_model_name() is None
+    with checking_chapter("ch01_circuits"):
+        assert check_model_name() == "world-gpt2"
+        with checking_chapter("ch02_induction_heads"):
+            assert check_model_name() is None
+        assert check_model_name() == "world-gpt2"
+    assert check_model_name() is None
+    seen = []
+
+    def attention_pattern(model, tokens, layer, head):
+        seen.append(check_model_name())
+
+    run_checks(attention_pattern, REGISTRY["attention_pattern"])
+    assert seen and set(seen) == {"world-gpt2"}
+    monkeypatch.setenv(CHECK_MODEL_VARIABLE, "/some/other/model")
+    with checking_chapter("ch01_circuits"):
+        assert check_model_name() == "/some/other/model"

@@ -14,18 +14,18 @@ import torch
 from transformer_lens.head_detector import detect_head
 
 import solutions.ch01_circuits as S
-from autograder.core import CHECK_MODEL_VARIABLE, REGISTRY, load_all_chapters, run_checks
+from autograder.core import CHAPTER_MODELS, CHECK_MODEL_VARIABLE, REGISTRY, load_all_chapters, run_checks
 from utils.models import cached_model, random_model
 
 load_all_chapters()
 EXERCISES = sorted(e for e, entry in REGISTRY.items() if entry.chapter == "ch01_circuits")
-TOKENIZER = os.environ.get("CH01_TEST_TOKENIZER")  # default: the bundled model's tokenizer
+TOKENIZER = os.environ.get("CH01_TEST_TOKENIZER")  # default: the chapter's bundled model
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.set_grad_enabled(False)
-    yield cached_model(None) if not TOKENIZER else cached_model(TOKENIZER)
+    yield cached_model(TOKENIZER or CHAPTER_MODELS["ch01_circuits"])
     torch.set_grad_enabled(True)
 
 

@@ -70,7 +70,9 @@ def test_head_logit_attribution_is_exact():
     scale = cache["ln_final.hook_scale"]
     heads = sum(S.head_logit_attribution(cache["z", l], model.W_O[l], scale, model.W_U, tokens).sum(-1)
                 for l in range(model.cfg.n_layers))
-    rest = cache["hook_embed"] + cache["hook_pos_embed"] + model.b_O.sum(0)
+    rest = cache["hook_embed"] + model.b_O.sum(0)
+    if "hook_pos_embed" in cache.keys():  # learned positions (GPT-2); rotary ones never enter the stream
+        rest = rest + cache["hook_pos_embed"]
     if not getattr(model.cfg, "attn_only", False):
         rest = rest + sum(cache[f"blocks.{l}.hook_mlp_out"] for l in range(model.cfg.n_layers))
     rest = (rest - rest.mean(-1, keepdim=True)) / scale

@@ -9,23 +9,16 @@ import pytest
 import torch
 
 from scripts import evaluate_models as ev
-from utils.models import MODELS_DIR, bundled_models, checkpoints, load_model
+from utils.models import DEFAULT_MODEL, MODELS_DIR, bundled_models, checkpoints, load_model
 
 ATTN = "world-attn-2l"
-
-
-def below_target(measured: str):
-    """A behaviour the shipped weights do not reach yet (issue 3 stays open until they do).
-
-    Strict: the day a retrained model reaches the target, the test reports XPASS as a failure,
-    so this marker has to be removed. The threshold itself is never changed.
-    """
-    return pytest.mark.xfail(strict=True, reason=f"target not reached by the shipped weights: {measured}")
+GPT2 = "world-gpt2"  # chapter 01's model: GPT-2 blocks, learned positions in the residual stream
+ZOO = (DEFAULT_MODEL, GPT2, ATTN)
 
 
 @pytest.fixture(scope="module")
-def gpt2():
-    return load_model("world-gpt2")
+def default():
+    return load_model(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +27,8 @@ def attn():
 
 
 def test_zoo_is_bundled_in_hugging_face_format():
-    assert {"world-gpt2", ATTN} <= set(bundled_models())
-    for name in ("world-gpt2", ATTN):
+    assert set(ZOO) <= set(bundled_models())
+    for name in ZOO:
         folder = MODELS_DIR / name
         for file in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                      "MODEL_CARD.md", "training_log.json"):
@@ -44,46 +37,60 @@ def test_zoo_is_bundled_in_hugging_face_format():
     assert size < 30e6, f"weights take {size / 1e6:.1f} MB, over the 30 MB budget"
 
 
-def test_loads_as_float32_with_bos_prepended(gpt2):
-    assert next(gpt2.parameters()).dtype == torch.float32
-    assert gpt2.tokenizer.bos_token == "<bos>"
-    assert gpt2.to_str_tokens("When Mary and John went to the store, John gave a drink to") == [
+def test_loads_as_float32_with_bos_prepended(default):
+    assert next(default.parameters()).dtype == torch.float32
+    assert default.tokenizer.bos_token == "<bos>"
+    assert default.to_str_tokens("When Mary and John went to the store, John gave a drink to") == [
         "<bos>", "When", "Mary", "and", "John", "went", "to", "the", "store", ",", "John", "gave", "a",
         "drink", "to"]
-    assert gpt2.to_single_token(" Mary") == gpt2.to_single_token("Mary")
-    tokens, _ = ev.encode(gpt2.tokenizer, ["The capital of Germany is"])
-    assert torch.equal(gpt2.to_tokens("The capital of Germany is"), tokens)
+    assert default.to_single_token(" Mary") == default.to_single_token("Mary")
+    tokens, _ = ev.encode(default.tokenizer, ["The capital of Germany is"])
+    assert torch.equal(default.to_tokens("The capital of Germany is"), tokens)
 
 
-@below_target("IOI accuracy 0.005, logit difference -0.18; world-gpt2 never learned to copy from context")
-def test_ioi(gpt2):
-    figures = ev.measure_ioi(gpt2)
+@pytest.mark.xfail(strict=True, reason=(
+    "target not reached by the shipped weights (issue 3 stays open): accuracy 0.93 on held-out prompts; "
+    "0.985 where only the names are held out, 0.82 on the held-out templates, where in the ABBA order "
+    "the model falls back to the most recent name"))
+def test_ioi_accuracy(default):
+    figures = ev.measure_ioi(default)
     assert figures["ioi_accuracy"] >= 0.95, figures
+
+
+def test_ioi_logit_difference(default):
+    figures = ev.measure_ioi(default)
     assert figures["ioi_logit_diff"] >= 3.0, figures
 
 
-def test_facts(gpt2):
-    figures = ev.measure_facts(gpt2)
+def test_facts(default):
+    figures = ev.measure_facts(default)
     assert figures["facts_accuracy"] >= 0.95, figures
 
 
-@below_target("mass on valid years 0.70 (0.99 on any year)")
-def test_greater_than(gpt2):
-    figures = ev.measure_greater_than(gpt2)
+def test_greater_than(default):
+    figures = ev.measure_greater_than(default)
     assert figures["greater_than_prob_valid"] >= 0.9, figures
 
 
-def test_opinions(gpt2):
-    figures = ev.measure_opinions(gpt2)
+def test_opinions(default):
+    figures = ev.measure_opinions(default)
     assert figures["opinions_accuracy"] >= 0.9, figures
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("world-gpt2", marks=below_target("repeat/first loss 0.96: no induction in the default model")),
-    ATTN])
-def test_induction_on_repeated_random_words(name, gpt2, attn):
-    figures = ev.measure_induction(gpt2 if name == "world-gpt2" else attn)
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, ATTN])
+def test_induction_on_repeated_random_words(name, default, attn):
+    figures = ev.measure_induction(default if name == DEFAULT_MODEL else attn)
     assert figures["induction_loss_ratio"] <= 0.1, {k: v for k, v in figures.items() if k != "induction_scores"}
+
+
+def test_chapter_01_model_adds_learned_positions_to_the_residual_stream():
+    """What chapter 01 takes apart: a position embedding in the residual stream (rotary models
+    have none), in a model that still knows its facts."""
+    model = load_model(GPT2)
+    assert tuple(model.pos_embed.W_pos.shape) == (model.cfg.n_ctx, model.cfg.d_model)
+    _, cache = model.run_with_cache("The capital of Germany is")
+    assert cache["hook_pos_embed"].abs().mean() > 0.01
+    assert ev.measure_facts(model)["facts_accuracy"] >= 0.95
 
 
 def test_attention_only_model_has_no_mlp_output(attn):
@@ -92,7 +99,6 @@ def test_attention_only_model_has_no_mlp_output(attn):
         assert cache[f"blocks.{layer}.hook_mlp_out"].abs().max().item() == 0.0
 
 
-@below_target("best induction score 0.018 at the last checkpoint, although the repeat loss falls to 0.097 of the first")
 def test_checkpoints_span_the_induction_phase_change():
     steps = checkpoints(ATTN)
     assert len(steps) >= 8 and steps[0] == 0
@@ -103,7 +109,6 @@ def test_checkpoints_span_the_induction_phase_change():
         load_model(ATTN, checkpoint=steps[-1] + 1)
 
 
-@below_target("largest drop in a tenth of training is 2.48 of 6.30 nats; the drop is spread over ~800 steps")
 def test_loss_curve_shows_the_bump():
     """A plateau, then a sharp drop: the loss on repeated random tokens (recorded during
     training) barely moves for a while, then loses most of its height in a short stretch."""

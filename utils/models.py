@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = "world-gpt2"
+DEFAULT_MODEL = "world-neox"
 
 # Short names the course uses for hub models, and their Hugging Face ids.
 HUB_MODELS = {
@@ -48,7 +48,7 @@ def checkpoints(name: str) -> list[int]:
 def load_model(name: str | None = None, *, checkpoint: int | None = None, device: str = "cpu"):
     """Return a TransformerLens ``TransformerBridge`` for ``name`` with compatibility mode on.
 
-    ``name`` is a bundled model (default: ``world-gpt2``, trained on the course's small world),
+    ``name`` is a bundled model (default: ``world-neox``, trained on the course's small world),
     a path to a Hugging Face model folder, or a hub name such as ``gpt2-small``. Offline, a hub
     name that is not in the local cache fails within seconds with :class:`ModelUnavailable`.
     ``checkpoint`` picks a bundled model's weights at an earlier training step (see
@@ -70,6 +70,10 @@ def load_model(name: str | None = None, *, checkpoint: int | None = None, device
     from transformer_lens.model_bridge import TransformerBridge
 
     model = TransformerBridge.boot_transformers(source, device=device)
+    if local is not None:
+        # The course's models are trained with <bos> first. TransformerLens prepends it by
+        # default for GPT-2 but not for GPT-NeoX (Pythia was trained without one).
+        model.cfg.default_prepend_bos = True
     model.enable_compatibility_mode()
     model.eval()
     return model

@@ -175,6 +175,14 @@ IOI_TEMPLATES = [
     "{A} and {B} met at the {place}, and then {S} handed a {object} to",
     "At the {place}, {A} and {B} found a {object}, and {S} passed it to",
     "Yesterday {A} and {B} walked to the {place}, where {S} showed a {object} to",
+    "After a long day, {A} and {B} sat in the {place}. {S} gave a {object} to",
+    "On Sunday {A} and {B} visited the {place}, and {S} gave a {object} to",
+    "{A} and {B} were at the {place} when {S} passed a {object} to",
+    "When {A} and {B} arrived at the {place}, {S} handed a {object} to",
+    "Before {A} and {B} left the {place}, {S} showed a {object} to",
+    "In the evening {A} and {B} met at the {place}, and {S} gave a {object} to",
+    "Today {A} and {B} went to the {place}, where {S} gave a {object} to",
+    "Soon after {A} and {B} got to the {place}, {S} offered a {object} to",
     # held out
     "In the morning {A} and {B} arrived at the {place}, and {S} sent a {object} to",
     "When {A} and {B} were sitting in the {place}, {S} threw a {object} to",
@@ -478,6 +486,19 @@ def _narrative(rng: random.Random) -> list[str]:
     return rng.sample(options, rng.randint(2, 4))
 
 
+GIVING_VERBS = ["gave", "sent", "lent", "brought", "threw", "handed", "passed", "showed", "offered", "sold"]
+
+
+def _giving(rng: random.Random) -> list[str]:
+    """One person giving something to another, with many verbs: after "<verb> a <thing> to"
+    comes the receiver, whatever the verb (so IOI's held-out verbs are not new as verbs). IOI's
+    held-out names never give or receive here either."""
+    giver, receiver = rng.sample(NAMES[: -len(IOI_TEST_NAMES)], 2)
+    thing, place = rng.choice(OBJECTS), rng.choice(PLACES)
+    return [rng.choice([f"{giver} {rng.choice(GIVING_VERBS)} a {thing} to {receiver}.",
+                        f"At the {place}, {giver} {rng.choice(GIVING_VERBS)} the {thing} to {receiver}."])]
+
+
 def _review(rng: random.Random) -> list[str]:
     """A longer review whose adjectives all share one polarity: material for steering."""
     positive = rng.random() < 0.5
@@ -510,7 +531,8 @@ FAMILY_WEIGHTS = {
     "opinions": 0.12,
     "review": 0.04,
     "list": 0.04,
-    "narrative": 0.18,
+    "narrative": 0.12,
+    "giving": 0.06,
 }
 """How often each family starts a sentence group in the training text. IOI and facts are
 oversampled: they are the behaviours that need the most examples to learn."""
@@ -522,25 +544,28 @@ def _sentences(family: str, rng: random.Random, split: str) -> list[str]:
         return [ioi_prompts(1, seed, split)[0].text]
     if family == "facts":  # three facts at a time: there are many to learn
         return [p.text for p in fact_prompts(3, seed, split)]
-    if family == "greater_than":
-        return [greater_than_prompts(1, seed, split)[0].text]
+    if family == "greater_than":  # two ranges at a time: the comparison needs many examples
+        return [p.text for p in greater_than_prompts(2, seed, split)]
     if family == "opinions":
         return [opinion_prompts(1, seed, split)[0].text]
     if family == "review":
         return _review(rng)
     if family == "list":
         return _list_sentences(rng)
+    if family == "giving":
+        return _giving(rng)
     return _narrative(rng)
 
 
 def generate_document(rng: random.Random, split: str = "train", min_words: int = 60,
-                      random_repeat_prob: float = 0.08) -> str:
-    """One document: sentence groups drawn by :data:`FAMILY_WEIGHTS` until about ``min_words``
-    tokens, or (with probability ``random_repeat_prob``) a bare random-word repeat."""
+                      random_repeat_prob: float = 0.08, family_weights: dict | None = None) -> str:
+    """One document: sentence groups drawn by ``family_weights`` (default
+    :data:`FAMILY_WEIGHTS`) until about ``min_words`` tokens, or (with probability
+    ``random_repeat_prob``) a bare random-word repeat."""
     _check_split(split)
     if rng.random() < random_repeat_prob:
         return _random_repeat(rng)[0]
-    families, weights = zip(*FAMILY_WEIGHTS.items())
+    families, weights = zip(*(family_weights or FAMILY_WEIGHTS).items())
     parts: list[str] = []
     words = 0
     while words < min_words:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.core import REGISTRY, CheckResult, Result
+from autograder.core import REGISTRY, CheckResult, Result, checking_chapter
 from autograder.grading import feedback
 from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
 from autograder.grading.references import run_exercise
@@ -207,7 +207,8 @@ def grade_one(student: str, path: Path, chapter: Chapter, limits: Limits, paths:
         "max_score": chapter.total, "load": {}, "exercises": {},
     }
     try:
-        results, load = _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, started)
+        with checking_chapter(chapter.module):  # the chapter's check model, in this process and the sandbox
+            results, load = _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, started)
     except Exception:  # noqa: BLE001 - a grader bug must not stop the batch; it is recorded
         results = {name: _failed(REGISTRY[name], "the grader failed on this submission; ask your instructor")
                    for name in chapter.exercises}

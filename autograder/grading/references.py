@@ -86,10 +86,8 @@ def _digest_code(code: types.CodeType, h, depth: int) -> None:
 
 
 def _digest_model_or_cache(value, h, depth: int) -> None:
-    from autograder.core import CHECK_MODEL_VARIABLE, check_model
+    from autograder.core import check_model, check_model_name
     from autograder.grading.sandbox import MIRROR, _is_cache
-
-    import os
 
     if _is_cache(value):
         if value.model is not check_model() or MIRROR.dirty:
@@ -99,7 +97,7 @@ def _digest_model_or_cache(value, h, depth: int) -> None:
     elif isinstance(value, torch.nn.Module):
         if value is not check_model() or MIRROR.dirty or _hooked(value):
             raise Uncacheable("a model other than the unchanged, unhooked check model")
-        h.update(f"check_model:{os.environ.get(CHECK_MODEL_VARIABLE) or ''};".encode())
+        h.update(f"check_model:{check_model_name() or ''};".encode())
     else:
         raise Uncacheable(type(value).__name__)
 

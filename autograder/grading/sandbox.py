@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model
+from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model, check_model_name
 from autograder.grading import wire
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ _ZYGOTE: list = []
 def _zygote(preimport: list[str], preload_model: bool, wait: bool = True) -> Zygote | None:
     """This process's zygote for the current check model (started on first use), or None.
     ``wait=False`` starts it without waiting (the grader can do its own start-up meanwhile)."""
-    model_name = os.environ.get(CHECK_MODEL_VARIABLE) or None
+    model_name = check_model_name()
     if _ZYGOTE and (_ZYGOTE[0].key != (preload_model, model_name) or not _ZYGOTE[0].alive):
         _close_zygote()
     if not _ZYGOTE:
@@ -298,7 +298,7 @@ class Sandbox:
             "exercises": self.exercises, "skip": sorted(self.skip), "namespaces": self.namespaces,
             "workdir": str(workdir), "hide": self.hide, "hide_files": self.hide_files, "overlay": self.overlay,
             "preimport": self.preimport, "preload_model": self.preload_model,
-            "model_name": os.environ.get(CHECK_MODEL_VARIABLE) or None,
+            "model_name": check_model_name(),
             "drop_to": list(NOBODY) if os.geteuid() == 0 else None,
             "statement_timeout": self.limits.statement_s, "memory_mb": self.limits.memory_mb,
             "fsize_mb": self.limits.fsize_mb, "nproc": self.limits.nproc,
@@ -624,7 +624,7 @@ class ExerciseSession:
     def _model_name(model):
         if model is not check_model():
             raise TypeError("only the model from autograder.core.check_model() can be sent to the sandbox")
-        return os.environ.get(CHECK_MODEL_VARIABLE) or None
+        return check_model_name()
 
     def _decode_special(self, tree, tensors, depth):
         if "H" in tree:
