@@ -164,7 +164,8 @@ def new_rotary_model(spec: Spec, tokenizer):
     config = GPTNeoXConfig(
         vocab_size=len(tokenizer), hidden_size=spec.d_model, num_hidden_layers=spec.n_layer,
         num_attention_heads=spec.n_head, intermediate_size=4 * spec.d_model, max_position_embeddings=spec.n_ctx,
-        rotary_pct=spec.rotary_pct, use_parallel_residual=False, use_cache=False, tie_word_embeddings=spec.tied, attention_dropout=0.0, hidden_dropout=0.0,
+        rotary_pct=spec.rotary_pct, use_parallel_residual=False, use_cache=False, tie_word_embeddings=spec.tied,
+        attention_dropout=0.0, hidden_dropout=0.0,
         initializer_range=0.8 / spec.d_model ** 0.5, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model = GPTNeoXForCausalLM(config)
