@@ -76,8 +76,9 @@ SPECS = {
     "world-neox": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=6000, batch_size=32,
                        lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250, rotary=True, rotary_pct=0.25,
                        tied=False, repeat_shapes=(1,), repeat_warmup=1500, mlp_after=1500,
-                       family_weights=(("ioi", 0.4), ("facts", 0.1), ("greater_than", 0.24), ("opinions", 0.07),
-                                       ("review", 0.03), ("list", 0.03), ("narrative", 0.07), ("giving", 0.06))),
+                       family_weights=(("ioi", 0.1), ("ioi_composed", 0.3), ("facts", 0.1), ("greater_than", 0.24),
+                                       ("opinions", 0.07), ("review", 0.03), ("list", 0.03), ("narrative", 0.07),
+                                       ("giving", 0.06))),
     "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=2000,
                        batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250),
     "world-attn-2l": Spec(n_layer=2, d_model=128, n_head=4, n_ctx=64, attn_only=True, steps=2000,
@@ -356,6 +357,8 @@ def write_card(name: str) -> dict:
     arch = (f"attention-only model ({blocks}; every MLP's weights and biases are zero and frozen, so it "
             "outputs exactly 0)" if spec.attn_only else f"model with MLPs ({blocks}; attention, then MLP)")
     n_params = sum(p.numel() for p in model.parameters())
+    composed = (" (from templates, and composed from parts: `ioi_composed`)"
+                if "ioi_composed" in dict(spec.family_weights) else "")
     extra = ""
     if spec.attn_only:
         by_step = {e["step"]: e for e in log}
@@ -380,7 +383,7 @@ thread count):
     {COMMAND.format(name=name)}
 
 ## Data
-Text from `utils/world.py`, train split only: documents mixing IOI sentences, facts about
+Text from `utils/world.py`, train split only: documents mixing IOI sentences{composed}, facts about
 {len(world.COUNTRIES)} countries (capital, language, continent), greater-than year ranges, short and
 long reviews, repeated lists, people giving things to each other, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
 sequences are bare random-token repeats (random lengths and offsets), which only induction can

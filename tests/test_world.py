@@ -1,5 +1,7 @@
 """The small world: deterministic, with a test split that training never sees, and answers
 that are single tokens of the course tokenizer."""
+import re
+
 import pytest
 from transformers import AutoTokenizer
 
@@ -91,3 +93,26 @@ def test_years_split_like_gpt2(tokenizer):
 def test_every_word_of_the_pool_is_a_token(tokenizer):
     for word in world.word_pool():
         assert len(tokenizer(word, add_special_tokens=False).input_ids) == 1, word
+
+
+def test_composed_ioi_sentences_keep_every_held_out_part_for_the_test(tokenizer):
+    """The training-only IOI family varies structure, but never with a held-out template's
+    distinctive words or verbs, a held-out name or a held-out pair; the answer is the name said
+    once, and both name orders occur."""
+    text = world.generate_text(300, seed=0, family_weights={"ioi_composed": 1.0}, random_repeat_prob=0)
+    ends_with_a_name = re.compile(r".*?\b(?:%s)\." % "|".join(world.NAMES))
+    sentences = [s.strip() for doc in text for s in ends_with_a_name.findall(doc)]
+    held_out_words = {"morning", "Later", "Once", "sitting", "cleaned", "left"}
+    orders = set()
+    for sentence in sentences:
+        words = split_words(sentence)
+        assert not held_out_words & set(words), sentence
+        names = [w for w in words if w in world.NAMES]
+        io, s = names[-1], names[2]
+        assert names.count(io) == 2 and names.count(s) == 2 and io != s and len(names) == 4, sentence
+        assert not {io, s} & set(world.IOI_TEST_NAMES) and not world._held_out_pair(io, s)
+        orders.add("ABBA" if names[0] == io else "BABA")
+        assert tokenizer.unk_token_id not in tokenizer(sentence, add_special_tokens=False).input_ids
+    assert orders == {"ABBA", "BABA"} and len(sentences) > 500
+    test_prompts = {p.prompt for p in world.ioi_prompts(500, 0, "test")}
+    assert not any(prompt in doc for doc in text for prompt in test_prompts)

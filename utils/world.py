@@ -18,6 +18,9 @@ family             example prompt                                               
 Every dataset takes ``split="train"`` or ``split="test"``. The test split uses templates, names
 and combinations that never occur in the training text (``generate_text`` only writes the train
 split), so a model that passes on it has learned the behaviour, not memorised the sentences.
+A training-only family, ``ioi_composed``, writes IOI sentences assembled from parts (thousands of
+structures, none with a held-out template's words), for models that should learn IOI's rule
+rather than its templates.
 
 Answers are written GPT-2 style with a leading space (``" Mary"``); the course's word-level
 tokenizer (:mod:`utils.tokenizer`) makes each of them exactly one token. Years are written as
@@ -326,6 +329,61 @@ def ioi_prompts(n: int, seed: int = 0, split: str = "train") -> list[Prompt]:
     return out
 
 
+# IOI sentences composed from parts, for training only: a frame joins the two names' scene to
+# the subject's action. Thousands of sentence structures instead of 24, and two dozen first
+# words, so the model must learn the rule (the name said once is the answer), not the position
+# of the answer in a template, nor its first word (measured: a model trained on the templates
+# alone answered IOI's held-out template that opens with "Once" right 47% of the time, the same
+# template opened with "When" 100%). The held-out templates' own parts never occur here: their
+# openings ("In the morning", "Later,", "Once", "sitting", "cleaned", "had left"); their verbs
+# do, as every verb of the giving family.
+IOI_SCENES = [
+    "went to the {place}", "walked to the {place}", "arrived at the {place}", "met at the {place}",
+    "visited the {place}", "got to the {place}", "sat in the {place}", "travelled to the {place}",
+    "had a lot of fun at the {place}", "found a {object} at the {place}", "were at the {place}",
+    "were working at the {place}", "were walking to the {place}",
+]
+IOI_FRAMES = [
+    "When {A} and {B} {scene}, {S} {action}",
+    "After {A} and {B} {scene}, {S} {action}",
+    "Before {A} and {B} {scene}, {S} {action}",
+    "If {A} and {B} {scene}, {S} {action}",
+    "{time}{A} and {B} {scene}. {S} {action}",
+    "{time}{A} and {B} {scene}, and {S} {action}",
+    "{time}{A} and {B} {scene}, and then {S} {action}",
+    "{time}{A} and {B} {scene}, where {S} {action}",
+    "{time}{A} and {B} {scene} when {S} {action}",
+    "My friends {A} and {B} {scene}. {S} {action}",
+    "We saw {A} and {B} at the {place}, and {S} {action}",
+    "I met {A} and {B} at the {place}. {S} {action}",
+    "Everyone saw {A} and {B} at the {place}, where {S} {action}",
+]
+IOI_TIMES = ["", "Then, ", "Yesterday ", "Today ", "On Sunday ", "In the evening ", "Last week ",
+             "After the lunch, ", "After a long day, ", "Afterwards, ", "Honestly, ", "All day, ",
+             "It was a {weather} day. ", "On a {weather} day, ", "In {capital}, ", "In {year}, "]
+IOI_ACTIONS = [
+    "gave a {object} to", "gave the {object} to", "handed a {object} to", "passed a {object} to",
+    "showed a {object} to", "offered a {object} to", "sold a {object} to", "sent a {object} to",
+    "lent a {object} to", "brought a {object} to", "threw a {object} to", "would give a {object} to",
+    "decided to give a {object} to", "wanted to give a {object} to", "decided to show the {object} to",
+]
+
+
+def _ioi_composed(rng: random.Random) -> list[str]:
+    """One IOI sentence from a random frame, time, scene and action, with training names only
+    (no held-out name or pair), both orders equally often."""
+    while True:
+        io, s = rng.sample(NAMES[: -len(IOI_TEST_NAMES)], 2)
+        if not _held_out_pair(io, s):
+            break
+    a, b = (io, s) if rng.random() < 0.5 else (s, io)
+    fill = dict(place=rng.choice(PLACES), object=rng.choice(OBJECTS), weather=rng.choice(WEATHER),
+                capital=rng.choice(COUNTRIES)[1], year=f"{rng.choice(CENTURIES)}{rng.randint(0, 99):02d}")
+    parts = {part: rng.choice(options).format(**fill)
+             for part, options in (("time", IOI_TIMES), ("scene", IOI_SCENES), ("action", IOI_ACTIONS))}
+    return [rng.choice(IOI_FRAMES).format(A=a, B=b, S=s, **fill, **parts) + f" {io}."]
+
+
 def _fact_test_template(country: str, attribute: str) -> int:
     return _stable_hash("fact", country, attribute) % len(FACT_TEMPLATES[attribute])
 
@@ -491,9 +549,12 @@ GIVING_VERBS = ["gave", "sent", "lent", "brought", "threw", "handed", "passed", 
 
 def _giving(rng: random.Random) -> list[str]:
     """One person giving something to another, with many verbs: after "<verb> a <thing> to"
-    comes the receiver, whatever the verb (so IOI's held-out verbs are not new as verbs). IOI's
-    held-out names never give or receive here either."""
-    giver, receiver = rng.sample(NAMES[: -len(IOI_TEST_NAMES)], 2)
+    comes the receiver, whatever the verb. Every name gives and receives here, IOI's held-out
+    names too: the IOI test asks whether the circuit generalises to names it never saw in IOI,
+    not whether the model can say a name it never saw after "to" (measured: trained without
+    them here, a model answered 0.78 of IOI test prompts whose answer is a held-out name right,
+    0.99 of the others)."""
+    giver, receiver = rng.sample(NAMES, 2)
     thing, place = rng.choice(OBJECTS), rng.choice(PLACES)
     return [rng.choice([f"{giver} {rng.choice(GIVING_VERBS)} a {thing} to {receiver}.",
                         f"At the {place}, {giver} {rng.choice(GIVING_VERBS)} the {thing} to {receiver}."])]
@@ -554,6 +615,8 @@ def _sentences(family: str, rng: random.Random, split: str) -> list[str]:
         return _list_sentences(rng)
     if family == "giving":
         return _giving(rng)
+    if family == "ioi_composed":
+        return _ioi_composed(rng)
     return _narrative(rng)
 
 
