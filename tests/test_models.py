@@ -54,10 +54,6 @@ def test_loads_as_float32_with_bos_prepended(default):
     assert torch.equal(default.to_tokens("The capital of Germany is"), tokens)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "target not reached by the shipped weights (issue 3 stays open): accuracy 0.93 on held-out prompts; "
-    "0.985 where only the names are held out, 0.82 on the held-out templates, where in the ABBA order "
-    "the model falls back to the most recent name"))
 def test_ioi_accuracy(ioi):
     assert ioi["ioi_accuracy"] >= 0.95, ioi
 
