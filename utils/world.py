@@ -19,7 +19,7 @@ Every dataset takes ``split="train"`` or ``split="test"``. The test split uses t
 and combinations that never occur in the training text (``generate_text`` only writes the train
 split), so a model that passes on it has learned the behaviour, not memorised the sentences.
 A training-only family, ``ioi_composed``, writes IOI sentences assembled from parts (thousands of
-structures, none with a held-out template's words), for models that should learn IOI's rule
+structures, none with a held-out template's opening), for models that should learn IOI's rule
 rather than its templates.
 
 Answers are written GPT-2 style with a leading space (``" Mary"``); the course's word-level
@@ -330,13 +330,13 @@ def ioi_prompts(n: int, seed: int = 0, split: str = "train") -> list[Prompt]:
 
 
 # IOI sentences composed from parts, for training only: a frame joins the two names' scene to
-# the subject's action. Thousands of sentence structures instead of 24, and two dozen first
+# the subject's action. Thousands of sentence structures instead of 24, and about twenty first
 # words, so the model must learn the rule (the name said once is the answer), not the position
-# of the answer in a template, nor its first word (measured: a model trained on the templates
-# alone answered IOI's held-out template that opens with "Once" right 47% of the time, the same
-# template opened with "When" 100%). The held-out templates' own parts never occur here: their
-# openings ("In the morning", "Later,", "Once", "sitting", "cleaned", "had left"); their verbs
-# do, as every verb of the giving family.
+# of the answer in a template, nor its first word. Measured: with only the templates' few first
+# words, a model answered the held-out template that opens with "Once" right in 31% of ABBA
+# prompts, and in 100% with "When" in its place. The held-out templates' openings never occur
+# here ("In the morning", "Later,", "Once", "sitting", "cleaned", "had left"); their verbs do,
+# as every verb of the giving family.
 IOI_SCENES = [
     "went to the {place}", "walked to the {place}", "arrived at the {place}", "met at the {place}",
     "visited the {place}", "got to the {place}", "sat in the {place}", "travelled to the {place}",
