@@ -75,6 +75,12 @@ def last_logits(model, prompts: list[str], batch_size: int = 100) -> torch.Tenso
     return torch.cat(chunks)
 
 
+def accuracy(correct: torch.Tensor) -> float:
+    """The share of ``True`` entries, counted exactly: a float32 mean would put 190 of 200 at
+    0.94999999, below an "at least 95%" target that it meets."""
+    return int(correct.sum()) / correct.numel()
+
+
 def token_id(tokenizer, answer: str) -> int:
     (index,) = tokenizer(answer, add_special_tokens=False).input_ids
     return index
@@ -88,7 +94,7 @@ def measure_ioi(model, n: int = 200, seed: int = 0) -> dict:
     io = torch.tensor([token_id(tok, p.answer) for p in prompts])
     s = torch.tensor([token_id(tok, p.wrong) for p in prompts])
     rows = torch.arange(n)
-    return {"ioi_accuracy": (logits.argmax(-1) == io).float().mean().item(),
+    return {"ioi_accuracy": accuracy(logits.argmax(-1) == io),
             "ioi_logit_diff": (logits[rows, io] - logits[rows, s]).mean().item()}
 
 
@@ -98,7 +104,7 @@ def measure_facts(model) -> dict:
     tok = _tokenizer(model)
     logits = last_logits(model, [p.prompt for p in prompts])
     answers = torch.tensor([token_id(tok, p.answer) for p in prompts])
-    return {"facts_accuracy": (logits.argmax(-1) == answers).float().mean().item()}
+    return {"facts_accuracy": accuracy(logits.argmax(-1) == answers)}
 
 
 def measure_greater_than(model, n: int = 200, seed: int = 0) -> dict:
@@ -122,7 +128,7 @@ def measure_opinions(model, n: int = 200, seed: int = 0) -> dict:
     good, bad = token_id(tok, " good"), token_id(tok, " bad")
     says_good = logits[:, good] > logits[:, bad]
     positive = torch.tensor([p.fields["polarity"] == "positive" for p in prompts])
-    return {"opinions_accuracy": (says_good == positive).float().mean().item()}
+    return {"opinions_accuracy": accuracy(says_good == positive)}
 
 
 def repeated_tokens(tokenizer, n: int = 50, length: int = 20, seed: int = 0) -> torch.Tensor:

@@ -54,6 +54,12 @@ def test_loads_as_float32_with_bos_prepended(default):
     assert torch.equal(default.to_tokens("The capital of Germany is"), tokens)
 
 
+def test_accuracy_counts_exactly_so_a_target_met_is_met():
+    correct = torch.tensor([True] * 190 + [False] * 10)
+    assert ev.accuracy(correct) >= 0.95 and correct.float().mean().item() < 0.95
+    assert ev.accuracy(torch.tensor([True] * 189 + [False] * 11)) < 0.95
+
+
 def test_ioi_accuracy(ioi):
     assert ioi["ioi_accuracy"] >= 0.95, ioi
 
