@@ -48,8 +48,8 @@ NAMES = [
     "Ivan", "Monica", "Ben", "Holly", "Kevin", "Megan", "Tom", "Amber",
 ]
 """78 single-token first names. The last ten never appear in an IOI sentence of the training
-text (they do appear in its narrative), so the test split can ask about names the model has
-never seen in this role."""
+text (they do appear in its narrative and giving sentences), so the test split can ask about
+names the model has never seen in this role."""
 
 IOI_TEST_NAMES = NAMES[-10:]
 
