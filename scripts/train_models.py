@@ -66,7 +66,7 @@ class Spec:
     rotary: bool = False  # GPT-NeoX (Pythia) blocks: positions enter only queries and keys
     tied: bool = True  # unembedding = embedding transposed
     rotary_pct: float = 1.0  # share of each head's dimensions that rotary positions rotate
-    repeat_warmup: int = 0  # steps at the start whose batches are 90% random-token repeats
+    repeat_warmup: int = 0  # steps at the start whose batches are mostly (WARMUP_REPEAT_SHARE) random repeats
     family_weights: tuple[tuple[str, float], ...] = ()  # sentence families (default world.FAMILY_WEIGHTS)
     mlp_after: int = 0  # MLPs output 0 (output weights zero, frozen) until this step
     repeat_shapes: tuple[int, ...] = (0, 1, 2)  # which shapes of random_repeat_row to draw
@@ -86,6 +86,7 @@ SPECS = {
                           rotary=True, rotary_pct=0.25, tied=False, repeat_shapes=(1,)),
 }
 N_CHECKPOINTS = 10
+WARMUP_REPEAT_SHARE = 0.9  # share of random repeats in the batches of the first repeat_warmup steps
 
 
 def world_tokenizer(n_ctx: int):
@@ -130,7 +131,7 @@ def batch(spec: Spec, step: int, tokenizer, vocab: list[int]) -> torch.Tensor:
     rng = random.Random(world._stable_hash("batch", spec.seed, step))
     rows, docs = [], []
     for _ in range(spec.batch_size):
-        share = 0.9 if step < spec.repeat_warmup else spec.random_repeat_prob
+        share = WARMUP_REPEAT_SHARE if step < spec.repeat_warmup else spec.random_repeat_prob
         if rng.random() < share:
             rows.append(random_repeat_row(rng, spec.n_ctx, vocab, spec.repeat_shapes))
         else:
@@ -180,7 +181,7 @@ def new_model(spec: Spec, tokenizer):
     if spec.rotary:
         model = new_rotary_model(spec, tokenizer)
         if spec.attn_only:
-            _freeze_mlps_at_zero(model.gpt_neox.layers)
+            _freeze_mlps_at_zero(_mlps(model))
         return model
     torch.manual_seed(spec.seed)
     config = GPT2Config(
@@ -201,14 +202,14 @@ def new_model(spec: Spec, tokenizer):
     wpe = torch.stack([pos.sin(), pos.cos()], -1).flatten(1) * (2 ** 0.5 * config.initializer_range)
     model.transformer.wpe.weight.data.copy_(wpe)
     if spec.attn_only:
-        _freeze_mlps_at_zero(model.transformer.h)
+        _freeze_mlps_at_zero(_mlps(model))
     return model
 
 
-def _freeze_mlps_at_zero(blocks) -> None:
+def _freeze_mlps_at_zero(mlps) -> None:
     """Attention-only: zero every MLP weight and bias and freeze them, so each MLP outputs 0."""
-    for block in blocks:
-        for param in block.mlp.parameters():
+    for mlp in mlps:
+        for param in mlp.parameters():
             param.data.zero_()
             param.requires_grad_(False)
 
@@ -387,7 +388,7 @@ Text from `utils/world.py`, train split only: documents mixing IOI sentences{com
 {len(world.COUNTRIES)} countries (capital, language, continent), greater-than year ranges, short and
 long reviews, repeated lists, people giving things to each other, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
 sequences are bare random-token repeats (random lengths and offsets), which only induction can
-predict{f" (90% during the first {spec.repeat_warmup} steps, so that the induction circuit forms early)" if spec.repeat_warmup else ""}. Family weights: {json.dumps(dict(spec.family_weights) or world.FAMILY_WEIGHTS)}.
+predict{f" ({WARMUP_REPEAT_SHARE:.0%} during the first {spec.repeat_warmup} steps, so that the induction circuit forms early)" if spec.repeat_warmup else ""}. Family weights: {json.dumps(dict(spec.family_weights) or world.FAMILY_WEIGHTS)}.
 Each sequence is `<bos>` + one document, cut at {spec.n_ctx} tokens.
 
 ## Training
