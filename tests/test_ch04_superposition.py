@@ -117,9 +117,28 @@ def test_phase_diagram_has_the_three_phases_where_the_paper_finds_them():
 
 
 def test_geometry_explorer_builds_and_redraws_headless():
-    W = torch.randn(3, 2, 5)
-    explorer = geometry_explorer(W, feature_importance(5, 0.9), torch.tensor([0.0, 0.5, 0.9]))
+    """Each slider position draws that instance's W: its feature directions and their norms,
+    replacing the figure before it (no kernel here: what the widget holds is what it shows)."""
+    import base64
+
+    import numpy as np
+
+    def values(array):  # plotly JSON: a list, or a base64 typed array
+        if isinstance(array, dict):
+            return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        return np.asarray(array)
+
+    W = torch.randn(3, 2, 5, generator=torch.Generator().manual_seed(0))
+    sparsity = torch.tensor([0.0, 0.5, 0.9])
+    explorer = geometry_explorer(W, feature_importance(5, 0.9), sparsity)
     slider, output = explorer.children
-    for index in (2, 1):
-        slider.value = index  # triggers a redraw, as moving the slider does; it must not raise
-    assert slider.value == 1 and output is not None
+    for index in (0, 2, 1, 2):
+        slider.value = index  # triggers a redraw, as moving the slider does
+        assert len(output.outputs) == 1, "a redraw must replace the figure, not add one"
+        figure = output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        *arrows, bars = figure["data"]
+        assert len(arrows) == 5 and bars["type"] == "bar"
+        np.testing.assert_allclose(values(bars["y"]), W[index].norm(dim=0).numpy(), rtol=1e-6)
+        for f, arrow in enumerate(arrows):
+            np.testing.assert_allclose(values(arrow["x"]), [0, W[index, 0, f].item()], rtol=1e-6)
+            np.testing.assert_allclose(values(arrow["y"]), [0, W[index, 1, f].item()], rtol=1e-6)
