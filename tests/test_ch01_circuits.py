@@ -7,8 +7,10 @@
   (GPT-2-small shaped, and a small one with n_layers != n_heads), so nothing is hard-wired to the
   default model's sizes.
 """
+import base64
 import os
 
+import numpy as np
 import pytest
 import torch
 from transformer_lens.head_detector import detect_head
@@ -122,12 +124,46 @@ def test_every_check_passes_on_another_model(shape, tmp_path_factory, monkeypatc
         cached_model.cache_clear()
 
 
+def plotted(output) -> dict:
+    """The one figure an explorer's output shows, as plotly JSON."""
+    assert len(output.outputs) == 1, f"{len(output.outputs)} outputs: a redraw must replace the figure, not add one"
+    return output.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+
+
+def values(array) -> np.ndarray:
+    """A plotly JSON array (a list, or a base64 typed array with dtype and shape) as numpy."""
+    if isinstance(array, dict):
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        return flat.reshape([int(n) for n in str(array.get("shape", len(flat))).split(",")])
+    return np.asarray(array)
+
+
 def test_attention_explorer_shows_a_figure_and_redraws_headless():
+    """Each change of text, layer or head redraws the chosen head's pattern on the chosen text,
+    replacing the figure before it (no kernel here: what the widget holds is what it shows)."""
     from utils.ch01_circuits import attention_explorer
     from utils.models import load_model
 
-    explorer = attention_explorer(load_model(), "The capital of France is", layer=0, head=0)
+    model = load_model()
+    assert model.cfg.n_layers >= 2 and model.cfg.n_heads >= 2
+
+    def pattern(text, layer, head):
+        with torch.no_grad():
+            _, cache = model.run_with_cache(model.to_tokens(text))
+        return cache["pattern", layer][0, head].numpy()
+
+    text = "The capital of France is"
+    explorer = attention_explorer(model, text, layer=0, head=0)
     text_box, sliders, output = explorer.children
-    assert len(output.outputs) == 1 and "application/vnd.plotly.v1+json" in output.outputs[0]["data"]
-    sliders.children[1].value = 1  # another head: the figure is replaced, not appended
-    assert len(output.outputs) == 1
+    layer_slider, head_slider = sliders.children
+    shown = []
+    for layer, head in [(0, 0), (0, 1), (1, 1), (1, 0), (0, 0)]:
+        layer_slider.value, head_slider.value = layer, head
+        figure = plotted(output)
+        assert figure["layout"]["title"]["text"] == f"Head L{layer}H{head}"
+        np.testing.assert_allclose(values(figure["data"][0]["z"]), pattern(text, layer, head), atol=1e-6)
+        shown.append(values(figure["data"][0]["z"]))
+    assert not np.allclose(shown[0], shown[1]) and not np.allclose(shown[1], shown[2])  # the redraws differ
+    other = "When Mary and John went to the store, John gave a drink to"
+    text_box.value = other
+    np.testing.assert_allclose(values(plotted(output)["data"][0]["z"]), pattern(other, 0, 0), atol=1e-6)
