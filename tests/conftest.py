@@ -2,6 +2,7 @@
 import importlib
 
 import pytest
+import torch
 
 from autograder.core import load_all_chapters
 from course.notebooks import chapter_notebooks, module_name, stubs
@@ -24,3 +25,35 @@ def learner_stubs():
     for notebook in CHAPTER_NOTEBOOKS.values():
         found.update(stubs(notebook))
     return found
+
+
+def _torch_globals() -> dict:
+    return {"thread count": torch.get_num_threads(), "default dtype": torch.get_default_dtype(),
+            "grad mode": torch.is_grad_enabled()}
+
+
+def _fail_unless_restored(before: dict, who: str) -> None:
+    after = _torch_globals()
+    if after != before:
+        torch.set_num_threads(before["thread count"])  # restored, so that later tests are unaffected
+        torch.set_default_dtype(before["default dtype"])
+        torch.set_grad_enabled(before["grad mode"])
+        changed = ", ".join(f"{k} {before[k]} -> {after[k]}" for k in before if before[k] != after[k])
+        pytest.fail(f"{who} left torch's global state changed ({changed}): a fixture that sets it must "
+                    "restore it in its teardown", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def torch_globals_restored_by_each_test(request):
+    """Fails a test that, with its function-scoped fixtures, leaves torch's globals changed."""
+    before = _torch_globals()
+    yield
+    _fail_unless_restored(before, request.node.nodeid)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def torch_globals_restored_by_each_module(request):
+    """The same for a module's module-scoped fixtures (reported at the module's last test)."""
+    before = _torch_globals()
+    yield
+    _fail_unless_restored(before, f"{request.node.nodeid} (a module-scoped fixture)")

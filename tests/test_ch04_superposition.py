@@ -25,12 +25,16 @@ def one_thread():
 @pytest.fixture(scope="module")
 def five_features():
     """The notebook's first experiment: n=5, m=2, importance 0.9^i, sparsity 0 .. 0.99."""
-    torch.set_num_threads(1)
-    sparsity = 1 - torch.logspace(0, -2, 10)
-    W0, b0 = init_weights(len(sparsity), 2, 5, seed=0)
-    torch.manual_seed(0)
-    W, b, losses = train_toy_models(W0, b0, feature_importance(5, 0.9), sparsity, n_steps=2000, batch_size=1024,
-                                    lr=1e-2, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook's runs, and restored: later modules keep every thread
+    try:
+        sparsity = 1 - torch.logspace(0, -2, 10)
+        W0, b0 = init_weights(len(sparsity), 2, 5, seed=0)
+        torch.manual_seed(0)
+        W, b, losses = train_toy_models(W0, b0, feature_importance(5, 0.9), sparsity, n_steps=2000,
+                                        batch_size=1024, lr=1e-2, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return sparsity, W, b, losses
 
 
