@@ -14,7 +14,9 @@ statement is recorded and skipped, never fatal):
   grader does not re-run training loops, plots or ``check(...)`` calls: whatever the learner
   defined LAST under an exercise's name is what gets graded.
 
-This module only parses (it never runs learner code), so it is safe in the trusted parent.
+This module only parses (it never runs learner code), so it is safe in the trusted parent; its
+work is linear in the size of the code, which is capped (:data:`MAX_CODE_CHARS`,
+:data:`MAX_STATEMENTS`): a notebook beyond the caps is refused, not sliced for minutes.
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ import symtable
 import threading
 from dataclasses import dataclass, field
 
-MAX_NOTEBOOK_BYTES = 50 * 2**20
+MAX_NOTEBOOK_BYTES = 50 * 2**20  # the whole file, outputs included
+MAX_CODE_CHARS = 1_000_000  # the code cells together: ten times a long notebook's
+MAX_STATEMENTS = 5000  # top-level statements: ten times a long notebook's
 _KEEP_BODY_MAGICS = {"time", "timeit", "capture", "prun", "memit", "skip"}
 _LINE_MAGIC = re.compile(r"^(\s*)(%|!|[\w.,\s\[\]]+=\s*[!%])")
 
@@ -54,10 +58,14 @@ class Program:
                 for s in self.statements]
 
 
+def too_large(size: int) -> str:
+    return f"the notebook is {size / 2**20:.0f} MB, more than {MAX_NOTEBOOK_BYTES // 2**20} MB"
+
+
 def read_cells(data: bytes) -> list[str]:
     """The sources of the code cells of a notebook file, leniently (no schema validation)."""
     if len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotebookUnreadable(f"the notebook is {len(data) / 2**20:.0f} MB, more than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+        raise NotebookUnreadable(too_large(len(data)))
     try:
         nb = json.loads(data.decode("utf-8", errors="replace"))
     except (ValueError, RecursionError) as error:
@@ -73,6 +81,9 @@ def read_cells(data: bytes) -> list[str]:
         if isinstance(source, list):
             source = "".join(s for s in source if isinstance(s, str))
         sources.append(source if isinstance(source, str) else "")
+    chars = sum(len(s) for s in sources if s)
+    if chars > MAX_CODE_CHARS:
+        raise NotebookUnreadable(f"the notebook's code cells hold {chars:,} characters, more than {MAX_CODE_CHARS:,}")
     return sources
 
 
@@ -160,6 +171,28 @@ def extract(data: bytes, exercises: list[str], *, slice_program: bool = True) ->
         return _extract(data, exercises, slice_program)
 
 
+def _slice(parsed: list[tuple[int, ast.stmt, str]], exercises: list[str]) -> tuple[list[bool], set[str]]:
+    """(which statements to keep, the names they need). Functions read globals when they are
+    called, after every statement has run, so the slice ignores order: keep whatever may bind a
+    needed name, until nothing new is needed. A worklist of names makes it linear: each name is
+    looked up once, and each statement's reads are computed once, when it is first kept."""
+    binders: dict[str, list[int]] = {}
+    for i, (_, node, _) in enumerate(parsed):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):  # imports are decided afterwards
+            for name in _binds(node)[0]:
+                binders.setdefault(name, []).append(i)
+    keep = [False] * len(parsed)
+    needed, todo = set(exercises), list(exercises)
+    while todo:
+        for i in binders.pop(todo.pop(), ()):
+            if not keep[i]:
+                keep[i] = True
+                new = _reads(parsed[i][2], parsed[i][1]) - needed
+                needed |= new
+                todo.extend(new)
+    return keep, needed
+
+
 def _extract(data: bytes, exercises: list[str], slice_program: bool) -> Program:
     cells = read_cells(data)
     problems: list[str] = []
@@ -186,21 +219,12 @@ def _extract(data: bytes, exercises: list[str], slice_program: bool) -> Program:
             if node.col_offset:
                 text = text[node.col_offset:]
             parsed.append((index, node, text))
-
-    # Functions read globals when they are called, after every statement has run, so the slice
-    # ignores order: keep whatever may bind a needed name, until nothing new is needed.
-    needed = set(exercises)
-    keep = [False] * len(parsed)
-    binds = [_binds(node)[0] for _, node, _ in parsed]
-    changed = True
-    while changed:
-        changed = False
-        for i, (index, node, text) in enumerate(parsed):
-            if keep[i] or isinstance(node, (ast.Import, ast.ImportFrom)):
-                continue
-            if not slice_program or binds[i] & needed:
-                keep[i] = changed = True
-                needed |= _reads(text, node)
+        if len(parsed) > MAX_STATEMENTS:
+            raise NotebookUnreadable(f"the notebook has more than {MAX_STATEMENTS} top-level statements")
+    if slice_program:
+        keep, needed = _slice(parsed, exercises)
+    else:
+        keep, needed = [not isinstance(node, (ast.Import, ast.ImportFrom)) for _, node, _ in parsed], set()
     for i, (index, node, text) in enumerate(parsed):  # imports run first, so they serve every statement
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             star = any(a.name == "*" for a in node.names)
