@@ -1,5 +1,7 @@
 """The autograder answers bad input with a specific message, never a traceback from inside."""
 import math
+import sys
+import types
 
 import pytest
 import torch
@@ -93,11 +95,30 @@ def test_unknown_exercise_lists_the_known_ones():
         check(lambda: None, "no_such_exercise", quiet=True)
 
 
-def test_check_leaves_the_callers_namespace_alone():
-    before = dict(globals())
-    run(causal_attention_pattern)
-    assert globals().keys() == before.keys()
-    assert all(globals()[k] is v for k, v in before.items())
+NOTEBOOK_CELLS = [
+    "import torch\nfrom autograder import check\n",
+    "def causal_attention_pattern(scores):\n"
+    "    n = scores.shape[-1]\n"
+    "    return scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float('-inf')).softmax(-1)\n",
+]
+
+
+def test_check_leaves_the_callers_namespace_alone(monkeypatch):
+    """A notebook's namespace is the module ``__main__``: its cells run in that module's
+    ``__dict__``. Here the cells run in a fresh ``__main__``, as a kernel runs them, and
+    ``check`` must leave that namespace as it found it (but for the cell's own assignment)."""
+    notebook = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    namespace = notebook.__dict__
+    for cell in NOTEBOOK_CELLS:
+        exec(compile(cell, "<notebook cell>", "exec"), namespace)
+    before = dict(namespace)
+    exec(compile("result = check(causal_attention_pattern)\n", "<notebook cell>", "exec"), namespace)
+    assert sys.modules["__main__"] is notebook
+    added = namespace.keys() - before.keys() - {"result"}
+    changed = [k for k, v in before.items() if k not in namespace or namespace[k] is not v]
+    assert not added and not changed, f"check added {sorted(added)} to the notebook's namespace, changed {changed}"
+    assert namespace["result"].passed
 
 
 def test_replayed_outputs_grade_like_the_live_reference():
