@@ -86,9 +86,19 @@ def token_id(tokenizer, answer: str) -> int:
     return index
 
 
+def evaluation_prompts(family: str, n: int = 200, seed: int = 0) -> list[world.Prompt]:
+    """The prompts a family's measure evaluates: the world's held-out test split, none of which
+    occurs in the training text (``tests/test_models.py`` checks both). ``facts`` ignores ``n``
+    and ``seed``: it asks every held-out (country, attribute) phrasing."""
+    if family == "facts":
+        return world.fact_prompts(None, 0, "test")
+    make = {"ioi": world.ioi_prompts, "greater_than": world.greater_than_prompts, "opinions": world.opinion_prompts}
+    return make[family](n, seed, "test")
+
+
 def measure_ioi(model, n: int = 200, seed: int = 0) -> dict:
     """Top-1 accuracy and mean logit difference (indirect object minus subject)."""
-    prompts = world.ioi_prompts(n, seed, "test")
+    prompts = evaluation_prompts("ioi", n, seed)
     tok = _tokenizer(model)
     logits = last_logits(model, [p.prompt for p in prompts])
     io = torch.tensor([token_id(tok, p.answer) for p in prompts])
@@ -100,7 +110,7 @@ def measure_ioi(model, n: int = 200, seed: int = 0) -> dict:
 
 def measure_facts(model) -> dict:
     """Top-1 accuracy on every held-out (country, attribute) phrasing."""
-    prompts = world.fact_prompts(None, 0, "test")
+    prompts = evaluation_prompts("facts")
     tok = _tokenizer(model)
     logits = last_logits(model, [p.prompt for p in prompts])
     answers = torch.tensor([token_id(tok, p.answer) for p in prompts])
@@ -109,7 +119,7 @@ def measure_facts(model) -> dict:
 
 def measure_greater_than(model, n: int = 200, seed: int = 0) -> dict:
     """Mean probability on valid end years: the two-digit tokens above the start's."""
-    prompts = world.greater_than_prompts(n, seed, "test")
+    prompts = evaluation_prompts("greater_than", n, seed)
     tok = _tokenizer(model)
     probs = last_logits(model, [p.prompt for p in prompts]).softmax(-1)
     years = torch.tensor([token_id(tok, f" {y:02d}") for y in range(100)])
@@ -122,7 +132,7 @@ def measure_greater_than(model, n: int = 200, seed: int = 0) -> dict:
 
 def measure_opinions(model, n: int = 200, seed: int = 0) -> dict:
     """How often the verdict the model prefers (" good" vs " bad") matches the review."""
-    prompts = world.opinion_prompts(n, seed, "test")
+    prompts = evaluation_prompts("opinions", n, seed)
     tok = _tokenizer(model)
     logits = last_logits(model, [p.prompt for p in prompts])
     good, bad = token_id(tok, " good"), token_id(tok, " bad")

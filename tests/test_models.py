@@ -4,11 +4,15 @@ Every figure comes from ``scripts/evaluate_models.py`` (the same code writes the
 the thresholds are targets the training must reach, never to be loosened to make a test pass.
 """
 import json
+import random
+from types import SimpleNamespace
 
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from scripts import evaluate_models as ev
+from utils import world
 from utils.models import DEFAULT_MODEL, MODELS_DIR, bundled_models, checkpoints, load_model
 
 ATTN = "world-attn-2l"
@@ -58,6 +62,47 @@ def test_accuracy_counts_exactly_so_a_target_met_is_met():
     correct = torch.tensor([True] * 190 + [False] * 10)
     assert ev.accuracy(correct) >= 0.95 and correct.float().mean().item() < 0.95
     assert ev.accuracy(torch.tensor([True] * 189 + [False] * 11)) < 0.95
+
+
+MEASURES = {"ioi": ev.measure_ioi, "facts": ev.measure_facts, "greater_than": ev.measure_greater_than,
+            "opinions": ev.measure_opinions}
+
+
+@pytest.fixture(scope="module")
+def training_text():
+    """Documents written as ``scripts/train_models.py`` writes them (train split, each model's
+    family weights and context length), 500 per model, one document a line."""
+    from scripts.train_models import SPECS
+
+    documents = []
+    for name, spec in SPECS.items():
+        rng = random.Random(world._stable_hash("held-out test", name))
+        documents += [world.generate_document(rng, "train", min_words=spec.n_ctx,
+                                              family_weights=dict(spec.family_weights) or None)
+                      for _ in range(500)]
+    return "\n".join(documents)
+
+
+@pytest.mark.parametrize("family", MEASURES)
+def test_measures_evaluate_held_out_prompts_only(family, training_text, monkeypatch):
+    """What a measure runs the model on (recorded where it asks for logits) is its
+    ``evaluation_prompts``; none of them occurs in training text, and each is of the test split
+    by the rule the generators split on, so none can occur in any training text."""
+    tokenizer = AutoTokenizer.from_pretrained(str(MODELS_DIR / DEFAULT_MODEL))
+    evaluated = []
+
+    def last_logits(model, prompts, batch_size=100):
+        evaluated.extend(prompts)
+        return torch.zeros(len(prompts), len(tokenizer))
+
+    monkeypatch.setattr(ev, "last_logits", last_logits)
+    MEASURES[family](SimpleNamespace(tokenizer_for_eval=tokenizer))  # a stand-in model: its tokenizer
+    prompts = ev.evaluation_prompts(family)
+    assert evaluated and evaluated == [p.prompt for p in prompts], f"{family}: not the evaluation prompts"
+    leaked = [p.prompt for p in prompts if p.prompt in training_text]
+    assert not leaked, f"{len(leaked)} {family} prompts occur in the training text, e.g. {leaked[:3]}"
+    trained = [p.prompt for p in prompts if not world.held_out(p)]
+    assert not trained, f"{len(trained)} {family} prompts are of the train split, e.g. {trained[:3]}"
 
 
 def test_ioi_accuracy(ioi):

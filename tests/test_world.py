@@ -65,6 +65,17 @@ def test_test_split_is_disjoint_from_training():
     assert not held & trained and len(held) == 3 * len(world.COUNTRIES)
 
 
+@pytest.mark.parametrize("family", DATASETS)
+def test_held_out_names_the_split_each_prompt_was_drawn_from(family):
+    """``world.held_out`` is the generators' own split rule (the evaluation tests rely on it)."""
+    for seed in range(3):
+        for split in world.SPLITS:
+            assert all(world.held_out(p) == (split == "test") for p in DATASETS[family](split, seed)), (family, split)
+    if family == "facts":
+        for split in world.SPLITS:
+            assert all(world.held_out(p) == (split == "test") for p in world.fact_prompts(None, 0, split))
+
+
 def test_training_text_never_contains_a_test_prompt():
     text = " ".join(world.generate_text(1500, seed=0, split="train"))
     for family, make in DATASETS.items():

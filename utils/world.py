@@ -490,6 +490,21 @@ def opinion_prompts(n: int, seed: int = 0, split: str = "train") -> list[Prompt]
     return out
 
 
+def held_out(prompt: Prompt) -> bool:
+    """Whether ``prompt`` belongs to the test split, by the rule its family's generator splits
+    on: the train split (and so :func:`generate_text`'s training text) never holds such a prompt."""
+    fields = prompt.fields
+    if prompt.family == "ioi":
+        return _ioi_is_test(prompt.template, fields["IO"], fields["S"])
+    if prompt.family == "facts":
+        return prompt.template == _fact_test_template(fields["country"], fields["attribute"])
+    if prompt.family == "greater_than":
+        return _gt_is_test(prompt.template, fields["noun"])
+    if prompt.family == "opinions":
+        return _opinion_is_test(prompt.template, fields["item"], fields["adj"])
+    raise ValueError(f"no split rule for the family {prompt.family!r}")
+
+
 def word_pool() -> list[str]:
     """The content words that random-word sequences are drawn from (all single tokens)."""
     words = (NAMES + OBJECTS + PLACES + [c for row in COUNTRIES for c in row[:3]] + GT_NOUNS
