@@ -3,8 +3,10 @@
 Writes ``OUT/gradebook.csv`` (a row per submission, a column per exercise, a MAX row with the
 fixed chapter total), ``OUT/feedback/<student>.md|.html`` and ``OUT/records/<student>.json``.
 Learner code runs in a sandboxed child process (:mod:`.child`, :mod:`.sandbox`); the checks and
-references run here. A rerun skips submissions already graded (same submission hash, same
-grader hash) unless ``--regrade``; ``--only STUDENT`` (repeatable) grades just those.
+references run here. Time limits count the sandbox's CPU seconds, so a busy machine grades as a
+quiet one does; wall-clock time is only a backstop, ten times longer. A rerun skips
+submissions already graded (same submission hash, same grader hash) unless ``--regrade``;
+``--only STUDENT`` (repeatable) grades just those.
 """
 from __future__ import annotations
 
@@ -25,13 +27,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--regrade", action="store_true", help="grade again even if a current record exists")
     p.add_argument("--only", action="append", default=[], metavar="STUDENT", help="grade only this student")
-    p.add_argument("--call-timeout", type=float, default=d.call_s, help=f"seconds per call (default {d.call_s:g})")
+    p.add_argument("--call-timeout", type=float, default=d.call_s, help=f"CPU seconds per call (default {d.call_s:g})")
     p.add_argument("--exercise-timeout", type=float, default=d.exercise_s,
-                   help=f"seconds per exercise (default {d.exercise_s:g})")
+                   help=f"CPU seconds per exercise (default {d.exercise_s:g})")
     p.add_argument("--submission-timeout", type=float, default=d.submission_s,
-                   help=f"seconds per submission (default {d.submission_s:g})")
+                   help=f"CPU seconds per submission (default {d.submission_s:g})")
     p.add_argument("--statement-timeout", type=float, default=d.statement_s,
-                   help=f"seconds per top-level statement of the notebook (default {d.statement_s:g})")
+                   help=f"CPU seconds per top-level statement of the notebook (default {d.statement_s:g})")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb,
                    help=f"memory per sandbox beyond torch (default {d.memory_mb})")
     p.add_argument("--no-namespaces", action="store_true",

@@ -16,14 +16,13 @@ allows it. It reads its configuration from the parent, then, before running any 
    sockets, ctypes, ``gc`` introspection, importing ``solutions``/``tests``, reading hidden paths
    and writing outside the working folder: the same rules without root, as a second layer with it.
 
-Then it executes the program's statements in order (each under a time limit; a failing one is
-recorded and skipped), reports which exercises exist, and serves ``call``/``getattr``/...
-requests until told to stop. Values cross as JSON + safetensors (:mod:`autograder.grading.wire`).
+Then it executes the program's statements in order (each under a CPU-time limit, see
+:mod:`autograder.grading.budget`; a failing one is recorded and skipped), reports which
+exercises exist, and serves ``call``/``getattr``/... requests until told to stop. Values cross as JSON + safetensors (:mod:`autograder.grading.wire`).
 """
 from __future__ import annotations
 
 import builtins
-import contextlib
 import importlib
 import inspect
 import linecache
@@ -34,27 +33,11 @@ import time
 import traceback
 
 from autograder.grading import wire
+from autograder.grading.budget import Timeout as _Timeout
+from autograder.grading.budget import cpu_seconds, limit_process_cpu, time_limit
 
 HANDLES: dict[int, object] = {}
 STATE: dict = {"model": None, "model_name": None, "model_loaded": False}
-
-
-class _Timeout(BaseException):
-    """Raised by the interval timer inside learner code that runs too long."""
-
-
-def _on_alarm(signum, frame):
-    raise _Timeout()
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(float(seconds), 0.01))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 # ------------------------------------------------------------------------------------ sandbox
@@ -248,6 +231,7 @@ def setup(cfg: dict) -> str:
     resource.setrlimit(resource.RLIMIT_FSIZE, (cfg["fsize_mb"] * 2**20,) * 2)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing us
     resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + cfg["memory_mb"] * 2**20,) * 2)
+    limit_process_cpu(cfg["cpu_limit"])
     if drop:
         resource.setrlimit(resource.RLIMIT_NPROC, (cfg["nproc"],) * 2)
         try:
@@ -494,7 +478,7 @@ def _describe_error(error: BaseException) -> dict:
         message = "<unprintable>"
     kind = type(error).__name__ if isinstance(type(error).__name__, str) else "Exception"
     if isinstance(error, _Timeout):
-        kind, message = "Timeout", "took too long"
+        kind = "Timeout"
     elif isinstance(error, wire.OutputTooLarge):
         kind = "OutputTooLarge"
     return {"type": kind, "message": message[:600], "where": _where(error.__traceback__)}
@@ -508,6 +492,7 @@ def run_program(cfg: dict, ns: dict, send) -> list[dict]:
         lines = [line + "\n" for line in source.split("\n")]
         linecache.cache[f"<cell {cell}>"] = (len(source), None, lines, f"<cell {cell}>")
     errors, failed = [], []
+    started = cpu_seconds()  # the cells' CPU time together is limited too: `load_timeout`
     skip = set(cfg.get("skip", []))
     statements = cfg["program"]
     for attempt in (0, 1):
@@ -517,10 +502,16 @@ def run_program(cfg: dict, ns: dict, send) -> list[dict]:
             if k in skip:
                 continue
             st = statements[k]
+            left = cfg["load_timeout"] - (cpu_seconds() - started)
+            if left <= 0:
+                errors.append({"k": k, "cell": st["cell"], "line": st["line"], "type": "Timeout", "where": "",
+                               "message": f"not run: the notebook's cells used up their time limit "
+                                          f"({cfg['load_timeout']:g} CPU seconds)"})
+                continue
             send({"t": "stmt", "k": k})
             try:
                 code = compile("\n" * (st["line"] - 1) + st["source"], f"<cell {st['cell']}>", "exec")
-                with time_limit(cfg["statement_timeout"]):
+                with time_limit(min(cfg["statement_timeout"], left)):
                     exec(code, ns)
             except BaseException as error:  # noqa: BLE001 - a failing cell is recorded, never fatal
                 if attempt == 0 and not st.get("is_import") and not isinstance(error, _Timeout):
@@ -563,7 +554,7 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
         op = header.get("op")
         if op == "exit":
             return
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         rng = tensors.pop("rng", None)
         if op == "reset_model":
             try:
@@ -610,12 +601,12 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
             model = _report_safely(encoder)
             out = dict(encoder.tensors, rng=torch.get_rng_state())
             send({"t": "ok", "value": tree, "mutated": mut, "model": model,
-                  "seconds": time.perf_counter() - started}, out)
+                  "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu_started}, out)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
             encoder = _encoder(max_bytes)
             model = _report_safely(encoder)
-            send({"t": "error", **_describe_error(error), "model": model, "seconds": time.perf_counter() - started},
-                 encoder.tensors)
+            send({"t": "error", **_describe_error(error), "model": model, "seconds": time.perf_counter() - started,
+                  "cpu": cpu_seconds() - cpu_started}, encoder.tensors)
 
 
 def _report_safely(encoder):
@@ -650,9 +641,10 @@ def main(argv: list[str]) -> None:
     send({"t": "setup", "seconds": time.perf_counter() - started})
     ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub(),
           "display": lambda *args, **kwargs: None}
+    cpu_started = cpu_seconds()
     errors = run_program(cfg, ns, send)
     send({"t": "loaded", "errors": errors, "exercises": describe(ns, cfg["exercises"]),
-          "seconds": time.perf_counter() - started})
+          "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu_started})
     serve(cfg, ns, fd_in, send)
 
 

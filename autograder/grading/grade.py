@@ -29,6 +29,7 @@ from pathlib import Path
 
 from autograder.core import REGISTRY, CheckResult, Result, checking_chapter
 from autograder.grading import feedback
+from autograder.grading.budget import wall_backstop
 from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
 from autograder.grading.references import run_exercise
 from autograder.grading.sandbox import (ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied,
@@ -317,7 +318,7 @@ def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, s
         sandbox = Sandbox(program.to_json(), chapter.exercises, cells, limits, scratch=scratch, hide=hide,
                           hide_files=hide_files, overlay=overlay, preimport=preimport,
                           preload_model=chapter.preload_model, namespaces=namespaces,
-                          deadline=started + limits.submission_s)
+                          deadline=started + wall_backstop(limits.submission_s))
         try:
             return _check_all(sandbox, program, exercises, load), load
         finally:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model, check_model_name
-from autograder.grading import wire
+from autograder.grading import budget, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = (65534, 65534)
@@ -32,12 +32,12 @@ GRACE_S = 3.0
 
 @dataclass
 class Limits:
-    """Resource limits for one submission (seconds, MiB)."""
+    """Resource limits for one submission (CPU seconds, with wall-clock backstops; MiB)."""
 
     call_s: float = 20.0  # one call of the learner's code
     exercise_s: float = 60.0  # all calls of one exercise together
-    submission_s: float = 300.0  # the whole submission, start-up included
-    load_s: float = 90.0  # start-up and executing the notebook's statements
+    submission_s: float = 300.0  # the whole submission: executing the notebook and every call
+    load_s: float = 90.0  # executing the notebook's statements
     statement_s: float = 15.0  # one top-level statement of the notebook
     memory_mb: int = 3072  # address space beyond what the interpreter and torch take
     fsize_mb: int = 32
@@ -256,7 +256,8 @@ class Sandbox:
         self.preimport, self.preload_model = list(preimport), preload_model
         self.use_zygote = use_zygote and os.name == "posix" and hasattr(__import__("socket"), "send_fds")
         self.namespaces = namespaces_available() if namespaces is None else namespaces
-        self.deadline = deadline or time.monotonic() + limits.submission_s
+        self.deadline = deadline or time.monotonic() + budget.wall_backstop(limits.submission_s)  # wall clock
+        self.cpu_used = 0.0  # CPU seconds the sandbox spent on this submission, over restarts
         self.skip: dict[int, str] = {}  # statements that killed or hung the child, and why
         self.proc = None
         self.generation = 0
@@ -300,7 +301,8 @@ class Sandbox:
             "preimport": self.preimport, "preload_model": self.preload_model,
             "model_name": check_model_name(),
             "drop_to": list(NOBODY) if os.geteuid() == 0 else None,
-            "statement_timeout": self.limits.statement_s, "memory_mb": self.limits.memory_mb,
+            "statement_timeout": self.limits.statement_s, "load_timeout": self.limits.load_s,
+            "cpu_limit": self.limits.submission_s, "memory_mb": self.limits.memory_mb,
             "fsize_mb": self.limits.fsize_mb, "nproc": self.limits.nproc,
             "max_output_mb": self.limits.max_output_mb, "tmp_mb": self.limits.tmp_mb,
         }
@@ -356,9 +358,9 @@ class Sandbox:
         while True:
             if self.starts >= 6:
                 raise SandboxDied("your notebook could not be loaded: it crashed the grader repeatedly")
-            load_deadline = min(time.monotonic() + self.limits.load_s, self.deadline)
+            load_deadline = min(time.monotonic() + budget.wall_backstop(self.limits.load_s), self.deadline)
             self._spawn()
-            current, problem = None, None
+            current, problem, hung = None, None, False
             try:
                 while True:
                     header, _ = wire.recv(self.fd_in, load_deadline)
@@ -370,17 +372,16 @@ class Sandbox:
                         raise SandboxDied(f"the grader's sandbox could not start: {header.get('type')}: "
                                           f"{header.get('message')}")
                     elif kind == "loaded":
+                        self.cpu_used += budget.spent(header, 0.0, 0.0)
                         self.loaded = header
                         return header
             except wire.Deadline:
-                problem = "hung (it was stopped after the time limit)"
+                problem, hung = "hung (it was stopped after the wall-clock backstop of its time limit)", True
             except (wire.ChildGone, wire.WireError) as error:
                 problem = str(error) or "crashed"
-            hung = problem == "hung (it was stopped after the time limit)"
             code = self.kill(grace=0.0 if hung else 1.0)
-            if problem != "hung (it was stopped after the time limit)":
-                problem = _describe_exit(code)
-            if time.monotonic() >= self.deadline:
+            problem = problem if hung else _describe_exit(code)
+            if time.monotonic() >= self.deadline or self.cpu_used >= self.limits.submission_s:
                 raise SandboxDied("your notebook took longer than the time allowed for a whole submission")
             if current is None or current in self.skip:
                 raise SandboxDied(f"the grader's process {problem} before running your code")
@@ -393,14 +394,15 @@ class Sandbox:
             self.start()
 
     def request(self, header: dict, tensors: dict, timeout: float) -> tuple[dict, dict]:
-        """Send one request; the answer within ``timeout`` (+ grace), else kill and raise."""
-        deadline = time.monotonic() + timeout + GRACE_S
+        """Send one request limited to ``timeout`` CPU seconds; the answer within its wall-clock
+        backstop (+ grace), else kill and raise."""
+        deadline = time.monotonic() + budget.wall_backstop(timeout) + GRACE_S
         try:
             wire.send(self.fd_out, header, tensors, deadline=deadline)
             return wire.recv(self.fd_in, deadline, max_tensor_bytes=int(self.limits.max_output_mb * 2**20))
         except wire.Deadline:
             self.kill()
-            raise SandboxDied(f"did not finish within {timeout:.0f} s (an infinite loop?)") from None
+            raise SandboxDied(budget.stuck(timeout)) from None
         except wire.OutputTooLarge as error:
             self.kill()
             raise SandboxDied(f"sent back too much data ({error})") from None
@@ -592,9 +594,8 @@ class ExerciseSession:
 
     def __init__(self, sandbox: Sandbox, name: str):
         self.sandbox, self.name = sandbox, name
-        self.used = 0.0
+        self.used = 0.0  # CPU seconds this exercise's calls used
         self.fatal: str | None = None
-        self.calls = 0
 
     def _encoder(self) -> wire.Encoder:
         encoder = wire.Encoder(prefix="a", max_bytes=int(self.sandbox.limits.max_output_mb * 2**20))
@@ -643,10 +644,9 @@ class ExerciseSession:
         if self.fatal:
             raise LearnerError(self.fatal)
         limits = self.sandbox.limits
-        timeout = min(limits.call_s, limits.exercise_s - self.used, self.sandbox.deadline - time.monotonic())
-        if timeout <= 0:
-            self.fatal = (f"`{self.name}` used up its time ({limits.exercise_s:.0f} s per exercise, "
-                          f"{limits.submission_s:.0f} s per submission); is it very slow or stuck?")
+        timeout = budget.call_limit(limits, self.used, self.sandbox.cpu_used)  # CPU seconds
+        if timeout <= 0 or time.monotonic() >= self.sandbox.deadline:
+            self.fatal = budget.used_up(self.name, limits)
             raise LearnerError(self.fatal)
         encoder = self._encoder()
         header = dict(header, args=encoder.encode(tuple(args)), kwargs=encoder.encode(dict(kwargs or {})),
@@ -658,7 +658,7 @@ class ExerciseSession:
         # the global random state travels with the call, so `torch.manual_seed(k); impl(...)` in a
         # check means what it means in-process (and the stream continues here afterwards)
         encoder.tensors["rng"] = torch.get_rng_state()
-        started = time.monotonic()
+        started, reply = time.monotonic(), None
         try:
             self.sandbox.ensure_started()
             reply, tensors = self.sandbox.request(header, encoder.tensors, timeout)
@@ -666,8 +666,8 @@ class ExerciseSession:
             self.fatal = f"`{self.name}` {died}"
             raise LearnerError(self.fatal) from None
         finally:
-            self.used += time.monotonic() - started
-            self.calls += 1
+            cpu = budget.spent(reply, time.monotonic() - started, timeout)
+            self.used, self.sandbox.cpu_used = self.used + cpu, self.sandbox.cpu_used + cpu
         try:
             report = reply.get("model")
             if isinstance(report, dict):
@@ -681,7 +681,7 @@ class ExerciseSession:
         if reply.get("t") == "error":
             kind, message, where = str(reply.get("type")), str(reply.get("message"))[:600], str(reply.get("where", ""))
             if kind == "Timeout":
-                self.fatal = f"`{self.name}` did not finish within {timeout:.0f} s (an infinite loop?)"
+                self.fatal = budget.too_slow(self.name, timeout, message)
                 raise LearnerError(self.fatal)
             if kind == "OutputTooLarge":
                 raise LearnerError(f"`{self.name}` returned too much data: {message}")
