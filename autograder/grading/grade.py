@@ -10,6 +10,7 @@ resumes (a record is reused while the submission's hash and the grader's hash ar
 """
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import io
@@ -19,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -30,7 +32,7 @@ from pathlib import Path
 from autograder.core import REGISTRY, CheckResult, Result, checking_chapter
 from autograder.grading import feedback
 from autograder.grading.budget import wall_backstop
-from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
+from autograder.grading.extract import MAX_NOTEBOOK_BYTES, PARSE_LOCK, NotebookUnreadable, extract, too_large
 from autograder.grading.references import run_exercise
 from autograder.grading.sandbox import (ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied,
                                         prestart_zygote)
@@ -133,18 +135,46 @@ def versions() -> dict:
 
 
 def find_submissions(folder: Path) -> dict[str, Path]:
-    """Student id -> notebook. ``alice.ipynb`` is ``alice``; ``alice/anything.ipynb`` is ``alice``."""
+    """Student id -> notebook. ``alice.ipynb`` is ``alice``; ``alice/anything.ipynb`` is ``alice``.
+
+    An id keeps letters, digits and ``_.@+-`` only. When names clean to the same id (``a b``
+    and ``a_b``), each name that needed cleaning gets a suffix from the hash of its name: no
+    submission is lost, and every id is the same on every run (a rerun resumes)."""
     folder = Path(folder)
-    found: dict[str, Path] = {}
+    named: dict[str, Path] = {}
     for path in sorted(folder.rglob("*.ipynb")):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts):
             continue  # .ipynb_checkpoints and hidden folders
         student = relative.stem if len(relative.parts) == 1 else relative.parts[0]
-        if student in found:
+        if student in named:
             student = str(relative.with_suffix("")).replace(os.sep, "__")
-        found[re.sub(r"[^\w.@+-]", "_", student)] = path
-    return found
+        named[student] = path
+    clean = {name: re.sub(r"[^\w.@+-]", "_", name) for name in named}
+    taken = collections.Counter(clean.values())
+    return {clean[name] if taken[clean[name]] == 1 or clean[name] == name
+            else f"{clean[name]}-{sha256_bytes(name.encode())[:8]}": path for name, path in named.items()}
+
+
+def read_submission(path: Path) -> bytes:
+    """A submitted file's bytes, if it is a regular file of at most :data:`MAX_NOTEBOOK_BYTES`;
+    else :class:`NotebookUnreadable`. Reading a FIFO would block the whole batch, and a sparse
+    3 GB file costs nothing to store and 3 GB to read, so the file is opened without blocking,
+    checked, and read no further than the cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise NotebookUnreadable(f"the file cannot be opened ({error.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotebookUnreadable("the submission is not a regular file (a folder, a pipe or a device?)")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise NotebookUnreadable(too_large(info.st_size))
+        with open(fd, "rb", closefd=False) as f:
+            return f.read(MAX_NOTEBOOK_BYTES + 1)  # a file that grew since is refused by the parser
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -198,7 +228,10 @@ def grade_one(student: str, path: Path, chapter: Chapter, limits: Limits, paths:
 
     importlib.import_module(f"autograder.{chapter.module}")  # registers its checks (in a worker process too)
     started = time.monotonic()
-    data = path.read_bytes()
+    try:
+        data, unreadable = read_submission(path), None
+    except NotebookUnreadable as error:  # a FIFO, a folder, a huge file: zero, and the batch goes on
+        data, unreadable = b"", error
     record = {
         "record_version": RECORD_VERSION, "student": student, "chapter": chapter.module,
         "submission": str(path), "submission_sha256": sha256_bytes(data),
@@ -209,7 +242,10 @@ def grade_one(student: str, path: Path, chapter: Chapter, limits: Limits, paths:
     }
     try:
         with checking_chapter(chapter.module):  # the chapter's check model, in this process and the sandbox
-            results, load = _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, started)
+            if unreadable is not None:
+                results, load = _not_graded({n: REGISTRY[n] for n in chapter.exercises}, unreadable, _new_load())
+            else:
+                results, load = _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, started)
     except Exception:  # noqa: BLE001 - a grader bug must not stop the batch; it is recorded
         results = {name: _failed(REGISTRY[name], "the grader failed on this submission; ask your instructor")
                    for name in chapter.exercises}
@@ -283,14 +319,23 @@ def _sandbox_views(chapter: Chapter, paths: Paths, submissions_dir: Path, scratc
     return hide, hide_files, overlay
 
 
+def _new_load() -> dict:
+    return {"problems": [], "errors": [], "skipped": {}, "seconds": 0.0, "output_tail": ""}
+
+
+def _not_graded(exercises: dict, error: Exception, load: dict) -> tuple[dict, dict]:
+    """Every exercise scores zero, with why the submission could not be graded at all."""
+    load["problems"].append(str(error))
+    return {n: _failed(e, f"not graded: {error}") for n, e in exercises.items()}, load
+
+
 def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, started):
-    load: dict = {"problems": [], "errors": [], "skipped": {}, "seconds": 0.0, "output_tail": ""}
+    load = _new_load()
     exercises = {name: REGISTRY[name] for name in chapter.exercises}
     try:
         program = extract(data, chapter.exercises)
     except NotebookUnreadable as error:
-        load["problems"].append(str(error))
-        return {n: _failed(e, f"not graded: {error}") for n, e in exercises.items()}, load
+        return _not_graded(exercises, error, load)
     load["problems"] += program.problems
     defined = {b for s in program.statements for b in s.binds}
     if not defined & set(chapter.exercises):
@@ -377,6 +422,7 @@ def _why_missing(name, statements, errors, skipped) -> str:
 
 
 def write_gradebook(paths: Paths, chapter: Chapter, students: list[str]) -> Path:
+    """``gradebook.csv``: a row per student (ids and notes spreadsheet-safe: :func:`_as_text`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["student", *chapter.exercises, "total", "notes"])
@@ -385,12 +431,12 @@ def write_gradebook(paths: Paths, chapter: Chapter, students: list[str]) -> Path
     for student in sorted(students):
         path = paths.record(student)
         if not path.exists():
-            writer.writerow([student, *[""] * len(chapter.exercises), "", "not graded yet"])
+            writer.writerow([_as_text(student), *[""] * len(chapter.exercises), "", "not graded yet"])
             continue
         record = json.loads(path.read_text())
         scores = [_num(record["exercises"].get(e, {}).get("score", 0)) for e in chapter.exercises]
         notes = "; ".join(record.get("load", {}).get("problems", []))[:300]
-        writer.writerow([student, *scores, _num(record["score"]), notes])
+        writer.writerow([_as_text(student), *scores, _num(record["score"]), _as_text(notes)])
     target = paths.out / "gradebook.csv"
     _atomic_write(target, buffer.getvalue())
     return target
@@ -400,11 +446,18 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def _as_text(text: str) -> str:
+    """Text a spreadsheet shows as text: one that starts with ``= + - @`` (or a tab or carriage
+    return) would run as a formula (``=HYPERLINK(...)``), so it gets a leading apostrophe."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def is_current(paths: Paths, student: str, path: Path, chapter: Chapter) -> bool:
     """A record exists for this exact submission, graded by this exact grader and checks."""
     try:
         record = json.loads(paths.record(student).read_text())
-    except (OSError, ValueError):
+        data = read_submission(path)
+    except (OSError, ValueError):  # NotebookUnreadable is a ValueError: such a file is graded (zero) each run
         return False
-    return (record.get("submission_sha256") == sha256_file(path) and record.get("chapter") == chapter.module
+    return (record.get("submission_sha256") == sha256_bytes(data) and record.get("chapter") == chapter.module
             and record.get("grader", {}).get("sha256") == chapter.grader_hash)

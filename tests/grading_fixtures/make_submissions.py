@@ -91,6 +91,22 @@ CHAPTER_CASES = {
 BROKEN = ["malformed_json", "empty_notebook", "missing_exercise", "syntax_error", "not_a_function"]
 MESSY = ["messy_but_correct", "hang_then_correct", "exit_in_cell_then_correct", "crash_in_cell_then_correct"]
 
+# Correct but slow: a top-level cell spends 1.2 CPU seconds, and the target exercise 0.6 more on
+# its first call. Within CPU-time limits of 2 s it scores full marks however busy the machine is.
+_BURN = """import time
+
+
+def _burn(seconds):
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+    return seconds
+
+
+BURNED = [_burn(1.2)]
+"""
+_SLOW_BODY = "if len(BURNED) == 1:\n    BURNED.append(_burn(0.6))\nreturn {call}"
+
 
 def _exercise_cells(nb) -> dict[str, int]:
     found = {}
@@ -241,4 +257,7 @@ def make_submissions(module: str, folder: Path, *, outside: Path, cases: list[st
         f"{target} = bytearray(2**40)"))  # a memory bomb at top level: the cell fails, the rest runs
     crash.cells.append(nbformat.v4.new_code_cell(references[target]))
     write("crash_in_cell_then_correct", crash, "full")
+    slow = solved(**{target: _hostile_source(stub, target, _SLOW_BODY, module, references[target], str(outside))})
+    slow.cells.insert(cells[target], nbformat.v4.new_code_cell(_BURN))
+    write("slow_but_correct", slow, "full")
     return expected
