@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-import utils.plots  # noqa: F401  (the course's plotly renderers and template)
+from utils.plots import redrawn_figure
 
 # Ten prompts for the text's exercise 1: a mix of sentence kinds the small world knows
 # (stories, indirect objects, facts, years, opinions, a repeated list) and plain English.
@@ -139,17 +139,5 @@ def attention_explorer(model, text: str = TEN_PROMPTS[0], layer: int = 0, head: 
         shown = text_box.value if text_box.value.strip() else text
         return plot_attention(model, shown, layer_slider.value, head_slider.value)
 
-    output = widgets.Output()
-
-    def redraw(_=None):
-        # The new figure replaces the output's contents rather than being printed into it: the
-        # same with a kernel or without one, and the widget then shows what it holds (a test
-        # reads the figure back). The first drawing sends no output messages, so headless
-        # execution never waits on the widget.
-        bundle = figure()._repr_mimebundle_()
-        output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
-
-    redraw()
-    for control in (text_box, layer_slider, head_slider):
-        control.observe(redraw, names="value")
+    output = redrawn_figure(figure, (text_box, layer_slider, head_slider))
     return widgets.VBox([text_box, widgets.HBox([layer_slider, head_slider]), output])

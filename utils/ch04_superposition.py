@@ -13,7 +13,7 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-import utils.plots  # noqa: F401  (the course's plotly renderers and template)
+from utils.plots import redrawn_figure
 
 # The fractions the paper marks on its dimensions-per-feature plot.
 PAPER_FRACTIONS = [Fraction(1), Fraction(3, 4), Fraction(2, 3), Fraction(1, 2), Fraction(2, 5), Fraction(1, 3)]
@@ -130,18 +130,7 @@ def geometry_explorer(W: torch.Tensor, importance: torch.Tensor, sparsity: torch
                                 "features represented")
         return fig
 
-    output = widgets.Output()
-
-    def redraw(_=None):
-        # The new figure replaces the output's contents rather than being printed into it: the
-        # same with a kernel or without one, and the widget then shows what it holds (a test
-        # reads the figure back). The first drawing sends no output messages, so headless
-        # execution never waits on the widget.
-        bundle = draw()._repr_mimebundle_()
-        output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
-
-    redraw()
-    slider.observe(redraw, names="value")
+    output = redrawn_figure(draw, (slider,))
     return widgets.VBox([slider, output])
 
 

@@ -24,22 +24,20 @@ pio.templates.default = "plotly_white"
 def redrawn_figure(make_figure, controls):
     """An ipywidgets ``Output`` showing ``make_figure()``, redrawn when any control's value changes.
 
-    The first drawing is placed in the output directly rather than printed into it, so running
-    the cell sends no output messages through the widget; headless execution (CI, the book)
-    then never waits on it.
+    Each drawing replaces the output's contents (``output.outputs``) rather than being printed
+    into it, so it behaves the same with a kernel or without one, the widget shows exactly what
+    it holds (a test reads the figure back), and running the cell sends no output messages
+    through the widget: headless execution (CI, the book) never waits on it.
     """
     import ipywidgets as widgets
-    from IPython.display import display
 
     output = widgets.Output()
-    first = make_figure()
-    output.outputs = ({"output_type": "display_data", "data": first._repr_mimebundle_(), "metadata": {}},)
 
     def redraw(_=None):
-        output.clear_output(wait=True)
-        with output:
-            display(make_figure())
+        bundle = make_figure()._repr_mimebundle_()
+        output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
+    redraw()
     for control in controls:
         control.observe(redraw, names="value")
     return output
