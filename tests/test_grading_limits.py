@@ -13,7 +13,8 @@ import pytest
 
 from autograder.grading import main
 from autograder.grading.extract import MAX_STATEMENTS, NotebookUnreadable, extract
-from autograder.grading.grade import Paths, find_submissions, load_chapter, write_gradebook
+from autograder.grading.grade import Paths, load_chapter, write_gradebook
+from autograder.grading.submissions import find_submissions
 from autograder.grading.sandbox import ROOT
 from tests.grading_fixtures.make_submissions import make_submissions
 

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     from tqdm.auto import tqdm
 
-    from autograder.grading.grade import Paths, find_submissions, is_current, load_chapter, write_gradebook
+    from autograder.grading.grade import Paths, is_current, load_chapter, write_gradebook
+    from autograder.grading.submissions import find_submissions
     from autograder.grading.sandbox import Limits, namespaces_available
 
     if not args.submissions.is_dir():

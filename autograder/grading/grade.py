@@ -10,7 +10,6 @@ resumes (a record is reused while the submission's hash and the grader's hash ar
 """
 from __future__ import annotations
 
-import collections
 import csv
 import hashlib
 import io
@@ -18,9 +17,7 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -32,11 +29,12 @@ from pathlib import Path
 from autograder.core import REGISTRY, CheckResult, Result, checking_chapter
 from autograder.grading import feedback
 from autograder.grading.budget import wall_backstop
-from autograder.grading.extract import MAX_NOTEBOOK_BYTES, PARSE_LOCK, NotebookUnreadable, extract, too_large
+from autograder.grading.extract import PARSE_LOCK, NotebookUnreadable, extract
 from autograder.grading.references import run_exercise
 from autograder.grading.sandbox import (ROOT, ExerciseSession, Limits, RemoteFunction, Sandbox, SandboxDied,
                                         prestart_zygote)
 from autograder.grading.strip import strip_hidden_checks
+from autograder.grading.submissions import read_submission
 
 RECORD_VERSION = 1
 PREIMPORT_ALLOWED = {"torch", "numpy", "einops", "plotly", "transformer_lens", "transformers", "utils", "autograder",
@@ -129,52 +127,6 @@ def versions() -> dict:
         except PackageNotFoundError:
             out[package] = None
     return out
-
-
-# ------------------------------------------------------------------------------- submissions
-
-
-def find_submissions(folder: Path) -> dict[str, Path]:
-    """Student id -> notebook. ``alice.ipynb`` is ``alice``; ``alice/anything.ipynb`` is ``alice``.
-
-    An id keeps letters, digits and ``_.@+-`` only. When names clean to the same id (``a b``
-    and ``a_b``), each name that needed cleaning gets a suffix from the hash of its name: no
-    submission is lost, and every id is the same on every run (a rerun resumes)."""
-    folder = Path(folder)
-    named: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*.ipynb")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue  # .ipynb_checkpoints and hidden folders
-        student = relative.stem if len(relative.parts) == 1 else relative.parts[0]
-        if student in named:
-            student = str(relative.with_suffix("")).replace(os.sep, "__")
-        named[student] = path
-    clean = {name: re.sub(r"[^\w.@+-]", "_", name) for name in named}
-    taken = collections.Counter(clean.values())
-    return {clean[name] if taken[clean[name]] == 1 or clean[name] == name
-            else f"{clean[name]}-{sha256_bytes(name.encode())[:8]}": path for name, path in named.items()}
-
-
-def read_submission(path: Path) -> bytes:
-    """A submitted file's bytes, if it is a regular file of at most :data:`MAX_NOTEBOOK_BYTES`;
-    else :class:`NotebookUnreadable`. Reading a FIFO would block the whole batch, and a sparse
-    3 GB file costs nothing to store and 3 GB to read, so the file is opened without blocking,
-    checked, and read no further than the cap."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise NotebookUnreadable(f"the file cannot be opened ({error.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotebookUnreadable("the submission is not a regular file (a folder, a pipe or a device?)")
-        if info.st_size > MAX_NOTEBOOK_BYTES:
-            raise NotebookUnreadable(too_large(info.st_size))
-        with open(fd, "rb", closefd=False) as f:
-            return f.read(MAX_NOTEBOOK_BYTES + 1)  # a file that grew since is refused by the parser
-    finally:
-        os.close(fd)
 
 
 def _atomic_write(path: Path, text: str) -> None:

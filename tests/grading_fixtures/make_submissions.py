@@ -2,9 +2,9 @@
 and hostile, each derived from a chapter's learner notebook with code substituted.
 
 ``make_submissions(module, folder, outside=...)`` writes ``<case>.ipynb`` files and returns, per
-case, the expected score of each exercise: ``"full"``, ``"zero"`` or ``"partial"`` (less than
-full: a realistic wrong implementation may fail every check). Hostile code targets the chapter's first function exercise; every other exercise keeps
-the reference, to prove that one bad exercise costs only its own points.
+case, the expected score of each exercise: ``"full"``, ``"zero"`` or ``"partial"`` (more than
+zero, less than full). Hostile code targets the chapter's first function exercise; every other
+exercise keeps the reference, to prove that one bad exercise costs only its own points.
 """
 from __future__ import annotations
 
