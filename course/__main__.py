@@ -1,12 +1,13 @@
 """The course's commands: ``./run COMMAND`` (or ``python -m course COMMAND``).
 
     build     write the solved notebooks, execute every chapter, build the book in _build/html
-    test      build the solved notebooks, execute them, and run the whole test suite
+    test      build the solved notebooks, execute them, and run the whole test suite on them
     solve     only write solved/NN_name.ipynb from chapters/ and solutions/
     bench     print the speed budgets: model load, check() latency, chapter time and memory
     grade     grade a folder of submitted notebooks (see `grade --help`)
     release   write the learner distribution (no solutions, no hidden checks)
     record    re-record the reference outputs that public checks replay
+    expect    re-record the notebooks' expected outputs (tests/expected_outputs/), to review and commit
 """
 from __future__ import annotations
 
@@ -27,15 +28,12 @@ def build(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """The whole suite: tests/ and the solved notebooks under nbval."""
+    """The whole suite: execute the solved notebooks once, then tests/ (which reads their outputs)."""
     from course.execute import main as execute
 
     write_solved()
     execute([])
-    command = [sys.executable, "-m", "pytest", "tests", "solved", "--nbval-lax",
-               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--nbval-cell-timeout=90",
-               *args]
-    return subprocess.call(command, cwd=ROOT)
+    return subprocess.call([sys.executable, "-m", "pytest", "tests", *args], cwd=ROOT)
 
 
 def solve(args: list[str]) -> int:
@@ -58,6 +56,7 @@ COMMANDS = {
     "grade": forward("autograder.grading"),
     "release": forward("course.release"),
     "record": forward("autograder.record"),
+    "expect": forward("course.expect"),
 }
 
 

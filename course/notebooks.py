@@ -70,12 +70,12 @@ def solve(notebook: Path) -> nbformat.NotebookNode:
     return solved
 
 
-def write_solved(notebooks: list[Path] | None = None) -> list[Path]:
-    """Write ``solved/NN_name.ipynb`` for every chapter; return the paths."""
-    SOLVED_DIR.mkdir(exist_ok=True)
+def write_solved(notebooks: list[Path] | None = None, directory: Path = SOLVED_DIR) -> list[Path]:
+    """Write ``solved/NN_name.ipynb`` (or into ``directory``) for every chapter; return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for notebook in notebooks or chapter_notebooks():
-        target = SOLVED_DIR / notebook.name
+        target = directory / notebook.name
         nbformat.write(solve(notebook), target)
         written.append(target)
     return written

@@ -1,4 +1,8 @@
-"""The book builds with warnings as errors, and its figures really render in a browser."""
+"""The book builds with warnings as errors, and its figures really render in a browser.
+
+Slow: it builds from the executed solved notebooks, and executes them first if they are
+missing or out of date (`./run test` has just executed them).
+"""
 import functools
 import http.server
 import shutil
@@ -9,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from course.book import build_book
+from course.execute import ensure_executed
 from course.notebooks import ROOT, SOLVED_DIR
+
+pytestmark = pytest.mark.slow
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -20,7 +27,7 @@ SCREENSHOT = ROOT / "_build" / "screenshots"
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     """Build the book once from the executed solved notebooks and serve it on localhost."""
-    assert list(SOLVED_DIR.glob("*.ipynb")), "run `./run test` (it writes and executes solved/ first)"
+    ensure_executed()  # every chapter, in solved/, with outputs that the current code made
     assert build_book() == 0, "jupyter-book build failed (warnings are errors): see its output above"
     html = ROOT / "_build" / "html"
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
