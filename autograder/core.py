@@ -18,6 +18,7 @@ wrong implementations kept in ``tests/``), and when grading a class.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import importlib
 import inspect
 import json
@@ -25,7 +26,7 @@ import os
 import pkgutil
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -210,6 +211,23 @@ def _learner_frame(tb) -> str:
     return lines
 
 
+def _copied(value):
+    """``value`` with every tensor in it (inside lists, tuples and dicts) replaced by a copy."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    return value
+
+
+def modified_in_place(name: str) -> CheckFailure:
+    """The failure of a learner's function that changed one of its input tensors."""
+    return CheckFailure(f"`{name}` modified one of its input tensors in place; work on a copy (`x.clone()`) "
+                        "or use out-of-place operations")
+
+
 def _tensors_in(value) -> list[torch.Tensor]:
     if isinstance(value, torch.Tensor):
         return [value]
@@ -226,16 +244,18 @@ class Guarded:
     * an exception inside the learner's code becomes a :class:`LearnerError` naming the type,
       the message and the learner's line;
     * a tensor argument changed in place becomes a failure ("clone before modifying").
+
+    The learner's code gets copies of the tensors, so whatever it does to them never reaches the
+    check's own inputs (nor a later check or submission that shares them).
     """
 
     def __init__(self, target: Callable, name: str):
         self.target, self.name = target, name
 
     def __call__(self, *args, **kwargs):
-        inputs = _tensors_in(args) + _tensors_in(kwargs)
-        before = [t.detach().clone() for t in inputs]
+        copies, copied_kwargs = _copied(args), _copied(kwargs)
         try:
-            value = self.target(*args, **kwargs)
+            value = self.target(*copies, **copied_kwargs)
         except NotImplementedError:
             raise LearnerError(f"`{self.name}` is not implemented yet (it raises NotImplementedError)")
         except CheckFailure:
@@ -244,12 +264,11 @@ class Guarded:
             raise LearnerError(
                 f"`{self.name}` raised {type(error).__name__}: {error}{_learner_frame(error.__traceback__)}"
             ) from None
-        for original, tensor in zip(before, inputs):
-            if tensor.shape != original.shape or not torch.equal(tensor.detach(), original):
-                raise CheckFailure(
-                    f"`{self.name}` modified one of its input tensors in place; "
-                    "work on a copy (`x.clone()`) or use out-of-place operations"
-                )
+        originals = _tensors_in(args) + _tensors_in(kwargs)
+        for original, copy in zip(originals, _tensors_in(copies) + _tensors_in(copied_kwargs)):
+            if (copy.shape, copy.dtype) != (original.shape, original.dtype) or not torch.equal(copy.detach(),
+                                                                                          original.detach()):
+                raise modified_in_place(self.name)
         return value
 
 
@@ -388,19 +407,37 @@ def load_recorded(chapter: str) -> dict:
     return load(chapter)
 
 
+DEFAULT_SEED = "course"
+"""The seed of hidden checks' inputs outside grading (CI, a notebook); grading uses the submission's hash."""
+
+
+@contextmanager
+def seeded_for(seed: str, check: Check):
+    """Run ``check`` with torch's global generator seeded from ``seed``, its exercise and its name,
+    then put the caller's random state back. A hidden check draws its fresh inputs from the global
+    generator, so they depend on nothing but the seed: not on what ran before (another check,
+    another submission, a learner's ``torch.manual_seed``), and a rerun draws them again exactly."""
+    digest = hashlib.sha256(f"{seed}/{check.exercise}/{check.name}".encode()).digest()
+    with torch.random.fork_rng():
+        torch.manual_seed(int.from_bytes(digest[:8], "little"))
+        yield
+
+
 def run_checks(impl, exercise: Exercise, *, mode: str = "live", include_hidden: bool = False,
-               store: dict | None = None, reference: Callable[[Check], Reference] | None = None) -> Result:
+               store: dict | None = None, reference: Callable[[Check], Reference] | None = None,
+               seed: str = DEFAULT_SEED) -> Result:
     """Run every check of ``exercise`` against ``impl`` and collect the results.
 
     ``reference(check)`` makes each check's :class:`Reference` (grading passes one that caches);
-    by default it is ``Reference(exercise, check, mode, store)``. Nothing raised inside a check
-    escapes: a failure is a :class:`CheckResult` with a message.
+    by default it is ``Reference(exercise, check, mode, store)``. Hidden checks run under
+    :func:`seeded_for` ``(seed, check)``. Nothing raised inside a check escapes: a failure is a
+    :class:`CheckResult` with a message.
     """
     with checking_chapter(exercise.chapter):
-        return _run_checks(impl, exercise, mode, include_hidden, store, reference)
+        return _run_checks(impl, exercise, mode, include_hidden, store, reference, seed)
 
 
-def _run_checks(impl, exercise, mode, include_hidden, store, reference) -> Result:
+def _run_checks(impl, exercise, mode, include_hidden, store, reference, seed) -> Result:
     results = []
     wrong_signature = _signature_problem(impl, exercise)
     for c in exercise.checks:
@@ -411,7 +448,8 @@ def _run_checks(impl, exercise, mode, include_hidden, store, reference) -> Resul
             if wrong_signature:
                 raise CheckFailure(wrong_signature)
             ref = reference(c) if reference else Reference(exercise.name, c.name, mode, store)
-            c.function(Guarded(impl, exercise.name), ref)
+            with seeded_for(seed, c) if c.hidden else nullcontext():
+                c.function(Guarded(impl, exercise.name), ref)
             passed, message, details = True, "", {}
         except CheckFailure as failure:
             passed, message, details = False, failure.message, failure.details

@@ -264,11 +264,12 @@ def _model(name):
     return STATE["model"]
 
 
-# The sandbox's copy of the check model is shared by every exercise, as in the notebook. What
-# the learner's code leaves on it (hooks, changed weights) is reported to the grader after each
-# call, so that checks like "leaves no hooks" see it on the grader's copy (as stand-in hooks and
-# the same weights); the grader says which stand-in hooks it still holds before each call (the
-# others were reset there, so they are removed here too) and resets both copies after each exercise.
+# The sandbox's copy of the check model is shared by every exercise, as in the notebook. The hooks
+# the learner's code leaves on it are reported to the grader after each call, so that checks like
+# "leaves no hooks" see them on the grader's copy (as stand-in hooks); the grader says which
+# stand-in hooks it still holds before each call (the others were reset there, so they are removed
+# here too) and resets both copies after each exercise. Changed weights are reported by name only,
+# and put back at once: the grader fails that call and never copies them.
 _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
@@ -387,10 +388,15 @@ def _reset_model() -> None:
     restore_libraries()
     if not STATE["model_loaded"] or "pristine" not in STATE:
         return
-    import torch
-
     for module in STATE["modules"]:
         _clear_hooks(module)
+    _restore_weights()
+
+
+def _restore_weights() -> None:
+    """The model's weights and buffers as they were loaded."""
+    import torch
+
     current = _model_tensors(STATE["model"])
     with torch.no_grad():
         for name, original in STATE["pristine"].items():
@@ -404,19 +410,22 @@ def _reset_model() -> None:
                 tensor.data = original.clone()
 
 
-def _model_report(encoder: "wire.Encoder") -> dict | None:
-    """Hook points with the learner's hooks, and weights that differ from the loaded ones."""
+def _model_report() -> dict | None:
+    """Hook points with the learner's hooks, and the names of weights that differ from the loaded
+    ones (which are then put back)."""
     if not STATE["model_loaded"] or "points" not in STATE:
         return None
     hooked = [name for name, point in STATE["points"] if _has_hooks(point)]
-    changed = {}
+    changed = []
     equal = STATE["equal"]
     for name, tensor in _model_tensors(STATE["model"]).items():
         original = STATE["pristine"].get(name)
         if original is None:
             continue
         if tensor.shape != original.shape or tensor.dtype != original.dtype or not equal(tensor.detach(), original):
-            changed[name] = encoder.tensor(tensor)
+            changed.append(name)
+    if changed:
+        _restore_weights()
     return {"hooks": hooked, "changed": changed}
 
 
@@ -559,7 +568,7 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
         if op == "reset_model":
             try:
                 _reset_model()
-                send({"t": "ok", "value": None, "mutated": {}, "seconds": time.perf_counter() - started})
+                send({"t": "ok", "value": None, "mutated": [], "seconds": time.perf_counter() - started})
             except BaseException as error:  # noqa: BLE001
                 send({"t": "error", **_describe_error(error), "seconds": time.perf_counter() - started})
             continue
@@ -580,7 +589,8 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
                     before = {k: tensors[k].clone() for k in guarded if k in tensors}
                     value = target(*args, **kwargs)
                     mutated = [k for k, old in before.items()
-                               if tensors[k].shape != old.shape or not torch.equal(tensors[k], old)]
+                               if (tensors[k].shape, tensors[k].dtype) != (old.shape, old.dtype)
+                               or not torch.equal(tensors[k], old)]
                 elif op == "getattr":
                     value, mutated = getattr(HANDLES[int(header["handle"])], str(header["name"])), []
                 elif op == "setattr":
@@ -597,27 +607,23 @@ def serve(cfg: dict, ns: dict, fd_in: int, send) -> None:
                 else:
                     raise wire.WireError(f"unknown operation {op!r}")
                 tree = encoder.encode(value)
-                mut = {k: encoder.encode(tensors[k]) for k in mutated}
-            model = _report_safely(encoder)
-            out = dict(encoder.tensors, rng=torch.get_rng_state())
-            send({"t": "ok", "value": tree, "mutated": mut, "model": model,
-                  "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu_started}, out)
+            model = _report_safely()
+            send({"t": "ok", "value": tree, "mutated": mutated, "model": model,
+                  "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu_started}, encoder.tensors)
         except BaseException as error:  # noqa: BLE001 - reported to the parent, which decides
-            encoder = _encoder(max_bytes)
-            model = _report_safely(encoder)
-            send({"t": "error", **_describe_error(error), "model": model, "seconds": time.perf_counter() - started,
-                  "cpu": cpu_seconds() - cpu_started}, encoder.tensors)
+            send({"t": "error", **_describe_error(error), "model": _report_safely(),
+                  "seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu_started})
 
 
-def _report_safely(encoder):
+def _report_safely():
     try:
-        return _model_report(encoder)
-    except BaseException:  # noqa: BLE001 - e.g. too large to send: start the model afresh instead
+        return _model_report()
+    except BaseException:  # noqa: BLE001 - the learner broke the model: start it afresh instead
         try:
             _reset_model()
         except BaseException:  # noqa: BLE001
             pass
-        return {"hooks": [], "changed": {}, "reset": True}
+        return {"hooks": [], "changed": []}
 
 
 class _IPythonStub:

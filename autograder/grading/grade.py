@@ -258,7 +258,7 @@ def public_check_sources() -> dict[str, str]:
 def _sandbox_views(chapter: Chapter, paths: Paths, submissions_dir: Path, scratch: Path):
     """What the child must not see, and the check modules it sees instead (public checks only)."""
     hide = [ROOT / "solutions", ROOT / "tests", ROOT / ".git", ROOT / "solved", ROOT / "_build", ROOT / "book",
-            paths.out, submissions_dir]
+            ROOT / "autograder" / "expected", paths.out, submissions_dir]
     hide = [str(p.resolve()) for p in hide if p.exists()]
     overlay, hide_files = {}, []
     stripped = scratch / "public_checks"
@@ -317,7 +317,7 @@ def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, s
                           preload_model=chapter.preload_model, namespaces=namespaces,
                           deadline=started + wall_backstop(limits.submission_s))
         try:
-            return _check_all(sandbox, program, exercises, load), load
+            return _check_all(sandbox, program, exercises, load, seed=sha256_bytes(data)), load
         finally:
             sandbox.close()
             load["output_tail"] = sandbox.output_tail()
@@ -326,7 +326,9 @@ def _run_submission(data, chapter, limits, paths, submissions_dir, namespaces, s
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _check_all(sandbox: Sandbox, program, exercises: dict, load: dict) -> dict:
+def _check_all(sandbox: Sandbox, program, exercises: dict, load: dict, *, seed: str) -> dict:
+    """Every exercise's checks against the sandbox; hidden checks draw their inputs from ``seed``
+    (the submission's hash), so a grade depends on that submission alone and a rerun repeats it."""
     try:
         loaded = sandbox.start()
     except SandboxDied as died:
@@ -352,7 +354,7 @@ def _check_all(sandbox: Sandbox, program, exercises: dict, load: dict) -> dict:
         else:
             impl = RemoteFunction(ExerciseSession(sandbox, name), info)
             try:
-                results[name] = run_exercise(impl, exercise)
+                results[name] = run_exercise(impl, exercise, seed=seed)
             finally:
                 sandbox.reset_model()  # hooks or weights one exercise left must not spoil the next
     return results

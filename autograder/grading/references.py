@@ -6,8 +6,8 @@ the reference's answer to a public check's call is the same for every submission
 once per grading process is enough. The key is the exercise, the check, the call's index within
 the check and a digest of everything the reference receives (the arguments of ``ref(...)``, or
 the code and captured values of the function given to ``ref.apply``); a call whose inputs cannot
-be digested (an object the digest does not know, the learner's output, a model whose weights the
-learner changed) is simply not cached. Torch's global random state is honoured exactly: an entry
+be digested (an object the digest does not know, the learner's output, a model carrying the
+check's own hooks) is simply not cached. Torch's global random state is honoured exactly: an entry
 that changed it is keyed by the state before the call and restores the state after it, an entry
 that left it as it was is valid whatever the state. Hidden checks are never cached (their inputs
 are fresh random ones). Cached values are cloned on the way in and on the way out.
@@ -19,7 +19,7 @@ import types
 
 import torch
 
-from autograder.core import Exercise, Reference, Result, run_checks
+from autograder.core import DEFAULT_SEED, Exercise, Reference, Result, run_checks
 
 MAX_ENTRIES = 4096
 MAX_ENTRY_BYTES = 64 * 2**20
@@ -87,16 +87,16 @@ def _digest_code(code: types.CodeType, h, depth: int) -> None:
 
 def _digest_model_or_cache(value, h, depth: int) -> None:
     from autograder.core import check_model, check_model_name
-    from autograder.grading.sandbox import MIRROR, _is_cache
+    from autograder.grading.sandbox import _is_cache
 
     if _is_cache(value):
-        if value.model is not check_model() or MIRROR.dirty:
+        if value.model is not check_model():
             raise Uncacheable("cache of another model")
         h.update(f"cache{bool(value.has_batch_dim)}".encode())
         _digest(dict(value.cache_dict), h, depth + 1)
     elif isinstance(value, torch.nn.Module):
-        if value is not check_model() or MIRROR.dirty or _hooked(value):
-            raise Uncacheable("a model other than the unchanged, unhooked check model")
+        if value is not check_model() or _hooked(value):
+            raise Uncacheable("a model other than the unhooked check model")
         h.update(f"check_model:{check_model_name() or ''};".encode())
     else:
         raise Uncacheable(type(value).__name__)
@@ -175,12 +175,20 @@ class CachedReference(Reference):
         return value
 
 
-def run_exercise(impl, exercise: Exercise, *, cache: bool = True) -> Result:
+def run_exercise(impl, exercise: Exercise, *, seed: str = DEFAULT_SEED, cache: bool = True) -> Result:
     """Every check of ``exercise`` (hidden ones included) against ``impl``, as
-    :func:`autograder.core.run_checks` in live mode, with public checks' references cached."""
+    :func:`autograder.core.run_checks` in live mode, with public checks' references cached and
+    hidden checks' inputs drawn from ``seed`` (the submission's hash when grading).
+
+    Hidden checks run first: code that answers from the recorded outputs of public checks, in
+    the order it is called, is then out of step in every check. Results keep the exercise's order."""
 
     def reference(check):
         kind = CachedReference if cache and not check.hidden else Reference
         return kind(exercise.name, check.name, "live")
 
-    return run_checks(impl, exercise, include_hidden=True, reference=reference)
+    hidden_first = Exercise(exercise.name, exercise.chapter, sorted(exercise.checks, key=lambda c: not c.hidden))
+    result = run_checks(impl, hidden_first, include_hidden=True, reference=reference, seed=seed)
+    order = [c.name for c in exercise.checks]
+    result.results.sort(key=lambda r: order.index(r.name))
+    return result

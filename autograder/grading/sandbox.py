@@ -8,6 +8,10 @@ learner's function and sends back the result, rebuilt here as fresh plain tensor
 Objects that cannot be sent (an instance of the learner's class, a bound method) stay in the
 child and come back as :class:`RemoteObject` handles: their attributes and methods are remote
 calls, and they never decide a comparison (``__eq__`` is identity, no ``__float__``).
+
+Nothing crosses back into the grader's own state: the learner's code works on copies of its
+inputs (a change in place fails the call), the grader's model is never changed (a call that
+leaves the sandbox's weights changed fails), and the sandbox's random state stays there.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model, check_model_name
+from autograder.core import CHECK_MODEL_VARIABLE, LearnerError, check_model, check_model_name, modified_in_place
 from autograder.grading import budget, wire
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,7 +272,7 @@ class Sandbox:
     # ---------------------------------------------------------------------------- life cycle
 
     def _spawn(self) -> None:
-        MIRROR.restore()  # a new child has a pristine model; so must the grader
+        MIRROR.restore()  # a new child's model has no hooks; neither may the stand-ins here
         self.generation += 1
         self.starts += 1
         to_child_r, to_child_w = os.pipe()
@@ -411,7 +415,7 @@ class Sandbox:
             raise SandboxDied(_describe_exit(code)) from None
 
     def reset_model(self) -> None:
-        """After an exercise: the check model back to how it was loaded, here and in the child."""
+        """After an exercise: no stand-in hooks here, and the child's model as it was loaded."""
         MIRROR.restore()
         if not self.alive:
             return
@@ -444,33 +448,22 @@ def _remote_hook(tensor, hook):
 _remote_hook.__qualname__ = _remote_hook.__name__ = "your hook (left on the model in the grading sandbox)"
 
 
-def _model_loaded_here() -> bool:
-    from utils import models
-
-    return models.cached_model.cache_info().currsize > 0
-
-
 class ModelMirror:
-    """The grader's check model, kept in step with the sandbox's copy of it.
+    """The learner's hooks, as seen on the grader's check model.
 
-    A check such as "leaves no hooks on the model" or "the loss is unchanged afterwards" looks at
-    the model in this process, while the learner's code ran on the copy in the sandbox. After each
-    call the child reports the hook points its copy has hooks on and the weights that changed;
-    here each such point gets a no-op stand-in hook (:func:`_remote_hook`, so ``model.hook_dict``
-    shows it, and ``model.reset_hooks()`` removes it) and changed weights are copied in. Before
-    each call the child learns which stand-ins are still here and drops the hooks of the others.
-    :meth:`restore` (after every exercise, and when a new child starts) puts the original weights
-    back and removes every stand-in, so one exercise cannot spoil the next, nor one submission the next.
+    A check such as "leaves no hooks on the model" looks at the model in this process, while the
+    learner's code ran on the copy in the sandbox. After each call the child reports the hook
+    points its copy has hooks on; here each such point gets a no-op stand-in hook
+    (:func:`_remote_hook`, so ``model.hook_dict`` shows it, and ``model.reset_hooks()`` removes
+    it). Before each call the child learns which stand-ins are still here and drops the hooks of
+    the others. The stand-ins never change what the model computes, so references stay right.
+    Weights are never copied: a call that leaves them changed fails (see
+    :meth:`ExerciseSession.request`). :meth:`restore` (after every exercise, and when a new child
+    starts) removes every stand-in.
     """
 
     def __init__(self):
-        self.saved: dict = {}  # parameter name -> its original value, while a changed copy is in place
         self.marked = False
-
-    @property
-    def dirty(self) -> bool:
-        """Whether the grader's model holds weights the learner changed (references then differ)."""
-        return bool(self.saved)
 
     @staticmethod
     def _is_marker(handle) -> bool:
@@ -485,16 +478,12 @@ class ModelMirror:
         self.marked = bool(names)
         return names
 
-    def sync(self, report) -> None:
-        if not isinstance(report, dict):
+    def sync(self, hooked: list[str]) -> None:
+        """Stand-ins on exactly the hook points named in ``hooked``."""
+        if not hooked and not self.marked:
             return
-        names = [n for n in report.get("hooks") or [] if isinstance(n, str)]
-        changed = report.get("changed") or {}
-        if not names and not changed and not self.marked:
-            return
-        model = check_model()
-        points = model.hook_dict
-        wanted = {id(points[n]) for n in names if n in points}
+        points = check_model().hook_dict
+        wanted = {id(points[n]) for n in hooked if n in points}
         done = set()
         for point in points.values():
             if id(point) in done:
@@ -506,8 +495,6 @@ class ModelMirror:
             elif has and id(point) not in wanted:
                 self._unmark(point)
         self.marked = bool(wanted)
-        if changed:
-            self._apply(model, changed)
 
     @staticmethod
     def _unmark(point) -> None:
@@ -519,51 +506,9 @@ class ModelMirror:
                 keep.append(handle)
         point.fwd_hooks = keep
 
-    @staticmethod
-    def _tensors(model) -> dict:
-        tensors = dict(model.named_parameters())
-        tensors.update(model.named_buffers())
-        return tensors
-
-    def _apply(self, model, changed: dict) -> None:
-        import torch
-
-        tensors = self._tensors(model)
-        with torch.no_grad():
-            for name, new in changed.items():
-                tensor = tensors.get(name)
-                if tensor is None or not isinstance(new, torch.Tensor):
-                    continue
-                self.saved.setdefault(name, tensor.detach().clone())
-                if tensor.shape == new.shape and tensor.dtype == new.dtype:
-                    tensor.copy_(new)
-                else:
-                    tensor.data = new.detach().clone()
-
     def restore(self) -> None:
-        if not self.saved and not self.marked:
-            return
-        import torch
-
-        model = check_model()
-        if self.saved:
-            tensors = self._tensors(model)
-            with torch.no_grad():
-                for name, original in reversed(list(self.saved.items())):
-                    tensor = tensors.get(name)
-                    if tensor is None:
-                        continue
-                    if tensor.shape == original.shape and tensor.dtype == original.dtype:
-                        tensor.copy_(original)
-                    else:
-                        tensor.data = original
-            self.saved = {}
-        done = set()
-        for point in model.hook_dict.values():
-            if id(point) not in done:
-                done.add(id(point))
-                self._unmark(point)
-        self.marked = False
+        """No stand-in left on the grader's model."""
+        self.sync([])
 
 
 MIRROR = ModelMirror()
@@ -655,8 +600,9 @@ class ExerciseSession:
             header[key] = encoder.encode(value)
         import torch
 
-        # the global random state travels with the call, so `torch.manual_seed(k); impl(...)` in a
-        # check means what it means in-process (and the stream continues here afterwards)
+        # the grader's random state travels with the call, so `torch.manual_seed(k); impl(...)` in a
+        # check means what it means in-process; the child's state never comes back, so whatever the
+        # learner's code does to its generator cannot steer the inputs of later checks
         encoder.tensors["rng"] = torch.get_rng_state()
         started, reply = time.monotonic(), None
         try:
@@ -668,16 +614,7 @@ class ExerciseSession:
         finally:
             cpu = budget.spent(reply, time.monotonic() - started, timeout)
             self.used, self.sandbox.cpu_used = self.used + cpu, self.sandbox.cpu_used + cpu
-        try:
-            report = reply.get("model")
-            if isinstance(report, dict):
-                report = dict(report, changed={k: tensors[v["T"]] for k, v in (report.get("changed") or {}).items()
-                                               if isinstance(v, dict) and v.get("T") in tensors})
-            MIRROR.sync(report)
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
-            MIRROR.restore()
-            self.sandbox.kill()  # its model is in a state we cannot mirror: the next call starts afresh
-            raise LearnerError(f"`{self.name}` left the model in a state the grader cannot read: {error}") from None
+        self._check_model_report(reply.get("model"))
         if reply.get("t") == "error":
             kind, message, where = str(reply.get("type")), str(reply.get("message"))[:600], str(reply.get("where", ""))
             if kind == "Timeout":
@@ -689,25 +626,28 @@ class ExerciseSession:
                 self.fatal = f"`{self.name}` ran out of memory (the limit is {limits.memory_mb} MB){where}"
                 raise LearnerError(self.fatal)
             raise _error_class(kind)(message + where)
-        rng = tensors.pop("rng", None)
-        if rng is not None and rng.dtype == torch.uint8 and rng.shape == torch.get_rng_state().shape:
-            torch.set_rng_state(rng)
+        if reply.get("mutated"):  # the child changed its copies; the check's own tensors are untouched
+            raise modified_in_place(self.name)
         try:
-            value = wire.decode(reply.get("value"), tensors, self._decode_special)
-            for name, tree in (reply.get("mutated") or {}).items():
-                new = wire.decode(tree, tensors, self._decode_special)
-                original = encoder.originals.get(name)
-                if original is not None and hasattr(new, "shape"):
-                    import torch
-
-                    with torch.no_grad():
-                        if original.shape == new.shape and original.dtype == new.dtype:
-                            original.copy_(new)
-                        else:
-                            original.set_(new.clone())
+            return wire.decode(reply.get("value"), tensors, self._decode_special)
         except (wire.WireError, KeyError, ValueError, TypeError, RuntimeError) as error:
             raise LearnerError(f"`{self.name}` returned something the grader cannot read: {error}") from None
-        return value
+
+    def _check_model_report(self, report) -> None:
+        """Mirror the hooks the call left on the sandbox's model (see :class:`ModelMirror`), and
+        fail the call if it left the model's weights changed: the child has put them back, and
+        the grader's model, which references run on, is never changed."""
+        report = report if isinstance(report, dict) else {}
+        MIRROR.sync(_names(report.get("hooks")))
+        changed = _names(report.get("changed"))
+        if changed:
+            raise LearnerError(f"`{self.name}` left the model's weights changed (e.g. {changed[0]}); ablate with a "
+                               "hook, or restore the weights before returning")
+
+
+def _names(value) -> list[str]:
+    """The strings of a list the child sent (anything else is ignored)."""
+    return [n for n in value if isinstance(n, str)] if isinstance(value, list) else []
 
 
 class RemoteFunction:
