@@ -1,14 +1,18 @@
 """Benchmark: grade 30 generated submissions of one chapter and print the wall time.
 
-    python scripts/bench_grading.py [--chapter 04_superposition] [-j 2] [--keep DIR]
+    python scripts/bench_grading.py [--chapter 04_superposition] [-j 2] [--hogs N] [--keep DIR]
 
 The mix (tests/grading_fixtures/make_submissions.py): correct ones, a partly correct one, the
 stub, and hostile/broken ones (infinite loops, memory and fork bombs, exits, cheats, malformed
-notebooks...), 30 in all. Budget: 5 minutes on 2 cores.
+notebooks...), 30 in all. Budget: 5 minutes on 2 cores. ``--hogs N`` runs N processes that spin
+on a CPU each while grading: limits count CPU time, so the gradebook (its digest is printed)
+must be the same as on a quiet machine; only the wall time grows.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,11 +32,24 @@ HOSTILE_MIX = ["infinite_loop", "memory_bomb", "fork_bomb", "sys_exit", "os_exit
                "messy_but_correct", "hang_then_correct", "exit_in_cell_then_correct"]
 
 
+@contextlib.contextmanager
+def cpu_hogs(n: int):
+    """``n`` processes that spin on a CPU each until the block ends."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chapter", default="04_superposition")
     parser.add_argument("-j", "--jobs", type=int, default=2)
     parser.add_argument("-n", type=int, default=30)
+    parser.add_argument("--hogs", type=int, default=0, help="processes spinning on a CPU each while grading")
     parser.add_argument("--keep", type=Path, help="keep submissions and output here")
     args = parser.parse_args(argv)
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-grading-"))
@@ -42,24 +59,25 @@ def main(argv=None) -> int:
     module = "ch" + args.chapter.removeprefix("ch")
     cases = ["stub", "partly_correct", *HOSTILE_MIX]
     expected = make_submissions(module, subs, outside=base / "outside.txt", cases=cases)
-    correct = make_submissions(module, base / "correct", outside=base / "outside.txt", cases=["correct"])
+    make_submissions(module, base / "correct", outside=base / "outside.txt", cases=["correct"])
     for i in range(args.n - len(expected)):
         shutil.copy(base / "correct" / "correct.ipynb", subs / f"correct_{i:02d}.ipynb")
     n = len(list(subs.glob("*.ipynb")))
     load_before = os.getloadavg()
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "autograder.grading", str(subs), "--chapter", args.chapter,
-                           "--out", str(out), "-j", str(args.jobs), "--quiet"], cwd=ROOT)
+    with cpu_hogs(args.hogs):
+        done = subprocess.run([sys.executable, "-m", "autograder.grading", str(subs), "--chapter", args.chapter,
+                               "--out", str(out), "-j", str(args.jobs), "--quiet"], cwd=ROOT)
     wall = time.monotonic() - started
+    book = (out / "gradebook.csv").read_bytes()
     load_after = os.getloadavg()
     model = os.environ.get("COURSE_CHECK_MODEL") or "the default model"
-    print(f"graded {n} submissions of {args.chapter} with -j {args.jobs} in {wall:.1f} s wall "
-          f"(exit code {done.returncode}); check model: {model}; load average (1, 5, 15 min) before "
+    print(f"graded {n} submissions of {args.chapter} with -j {args.jobs} and {args.hogs} CPU hog(s) in {wall:.1f} s "
+          f"wall (exit code {done.returncode}); check model: {model}; load average (1, 5, 15 min) before "
           f"{', '.join(f'{x:.2f}' for x in load_before)}, after {', '.join(f'{x:.2f}' for x in load_after)} "
-          f"on {os.cpu_count()} CPUs; gradebook: {out / 'gradebook.csv'}")
+          f"on {os.cpu_count()} CPUs; gradebook sha256 {hashlib.sha256(book).hexdigest()[:16]}: {out / 'gradebook.csv'}")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
-    del correct
     return done.returncode
 
 
