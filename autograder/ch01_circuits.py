@@ -2,7 +2,8 @@
 
 Every check takes its model from ``check_model()`` (here ``world-gpt2``) and derives sizes from
 ``model.cfg``, so the same checks run on the bundled model, on GPT-2 and on the differently
-shaped models of the tests.
+shaped models of the tests. Hidden checks draw fresh text, layers and heads from torch's global
+generator, which the grader seeds for each submission and check (:func:`autograder.core.seeded_for`).
 """
 from functools import lru_cache
 
@@ -37,6 +38,14 @@ def _text_tokens(model, n: int, length: int, seed: int) -> torch.Tensor:
 def _tokens(model, n: int = 3, length: int = 16, seed: int = 0) -> torch.Tensor:
     """Seeded real text from the small world: [n, length] tokens, BOS first."""
     return _text_tokens(model, n, length, seed).clone()
+
+
+def _fresh_seed() -> int:
+    return int(torch.randint(1, 10**6, ()))
+
+
+def _fresh_head(model) -> tuple[int, int]:
+    return int(torch.randint(model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ()))
 
 
 def _cache(model, tokens) -> ActivationCache:
@@ -81,13 +90,13 @@ def _expect_pattern(pattern, n_query: int, what: str) -> None:
 def check_is_a_causal_pattern(impl, ref):
     """A [batch, query, key] pattern: rows are probability distributions over past keys."""
     model = _model()
-    tokens = _tokens(model, 2, 12)
+    tokens = _tokens(model, 2, 10)
     with torch.no_grad():
         pattern = impl(model, tokens, 0, 0)
     pattern = expect_tensor(pattern)
-    expect(pattern.shape == (2, 12, 12), f"the pattern should have shape [batch, query, key] = (2, 12, 12), got "
+    expect(pattern.shape == (2, 10, 10), f"the pattern should have shape [batch, query, key] = (2, 10, 10), got "
            f"{tuple(pattern.shape)}; the cached pattern is [batch, head, query, key]: index the head axis (dim 1)")
-    _expect_pattern(pattern, 12, "the pattern")
+    _expect_pattern(pattern, 10, "the pattern")
 
 
 @checks("attention_pattern")
@@ -107,7 +116,7 @@ def check_matches_the_cached_pattern(impl, ref):
 def check_fresh_prompts(impl, ref):
     """Other text, a middle head."""
     model = _model()
-    tokens = _tokens(model, 3, 20, seed=int(torch.randint(1, 10**6, ())))
+    tokens = _tokens(model, 3, 20, seed=_fresh_seed())
     layer, head = model.cfg.n_layers // 2, model.cfg.n_heads // 2
     with torch.no_grad():
         actual = impl(model, tokens, layer, head)
@@ -141,6 +150,16 @@ def check_leaves_no_hooks(impl, ref):
     _expect_no_hooks(model, "residual_norms")
 
 
+@checks("residual_norms", hidden=True)
+def check_norms_on_fresh_text(impl, ref):
+    model = _model()
+    tokens = _tokens(model, 3, 11, seed=_fresh_seed())
+    with torch.no_grad():
+        actual = impl(model, tokens)
+    expect_close(actual, ref(model, tokens), atol=1e-3, rtol=1e-4, what="the residual norms",
+                 hint="the norm over d_model of each `hook_resid_pre`, then of the last `hook_resid_post`")
+
+
 # ---------------------------------------------------------------------------------------------
 # decompose_residual
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +187,14 @@ def check_components_in_order(impl, ref):
     cache = _cache(model, _tokens(model, 2, 12))
     expect_close(impl(model, cache), ref(model, cache), atol=1e-5, what="the components",
                  hint="order: hook_embed, hook_pos_embed, then for each layer hook_attn_out and hook_mlp_out")
+
+
+@checks("decompose_residual", hidden=True)
+def check_components_on_fresh_text(impl, ref):
+    model = _model()
+    cache = _cache(model, _tokens(model, 2, 9, seed=_fresh_seed()))
+    expect_close(impl(model, cache), ref(model, cache), atol=1e-5, what="the components",
+                 hint="hook_embed, hook_pos_embed, then hook_attn_out and hook_mlp_out of each layer")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +225,15 @@ def check_matches_reference_per_head(impl, ref):
     cache = _cache(model, _tokens(model, 2, 10))
     expect_close(impl(model, cache, 0), ref(model, cache, 0), atol=1e-5, what="the head results of layer 0",
                  hint="einsum('bphd,hdm->bphm', z, W_O[layer]); keep heads separate")
+
+
+@checks("head_results", hidden=True)
+def check_head_results_on_fresh_text(impl, ref):
+    model = _model()
+    cache = _cache(model, _tokens(model, 2, 9, seed=_fresh_seed()))
+    layer = int(torch.randint(model.cfg.n_layers, ()))
+    expect_close(impl(model, cache, layer), ref(model, cache, layer), atol=1e-5, what=f"the head results of layer {layer}",
+                 hint="z of that layer times W_O of that layer, per head, without b_O")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,8 +406,12 @@ def _ablation(impl, ref, method: str, layer=None, head=None):
     head = 0 if head is None else head
     with torch.no_grad():
         actual = impl(model, tokens, layer, head, method)
+    _expect_loss_change(actual, ref(model, tokens, layer, head, method), method, layer, head)
+
+
+def _expect_loss_change(actual, expected, method: str, layer: int, head: int) -> None:
     actual = torch.as_tensor(actual).detach().float().reshape(())
-    expect_close(actual, ref(model, tokens, layer, head, method).float().reshape(()), atol=2e-4, rtol=1e-3,
+    expect_close(actual, expected.float().reshape(()), atol=2e-4, rtol=1e-3,
                  what=f"the loss change under {method} ablation of L{layer}H{head}",
                  hint="return ablated loss minus clean loss; ablate only head `head` of `blocks.{layer}.attn.hook_z`"
                       + (", replacing it by its mean over the batch AND all positions" if method == "mean" else
@@ -390,6 +430,17 @@ def check_zero_ablation(impl, ref):
 def check_mean_ablation(impl, ref):
     """Mean ablation: the head's output replaced by its average over batch and positions."""
     _ablation(impl, ref, "mean")
+
+
+@checks("ablation_loss_change", hidden=True)
+def check_fresh_head_and_text(impl, ref):
+    """Zero and mean ablation of a fresh head, on fresh text."""
+    model = _model()
+    (layer, head), tokens = _fresh_head(model), _tokens(model, 2, 12, seed=_fresh_seed())
+    with torch.no_grad():
+        actual = {method: impl(model, tokens, layer, head, method) for method in ("zero", "mean")}
+    for method, value in actual.items():
+        _expect_loss_change(value, ref(model, tokens, layer, head, method), method, layer, head)
 
 
 @checks("ablation_loss_change")
@@ -432,3 +483,14 @@ def check_positional_pattern_values(impl, ref):
                      what=f"the positional pattern of L{layer}H{head}",
                      hint="normalise each W_pos row (subtract its mean, divide by its RMS), then queries from W_Q and "
                           "keys from W_K of that head, scores / sqrt(d_head), future masked, softmax over keys")
+
+
+@checks("positional_attention", hidden=True)
+def check_fresh_head_and_length(impl, ref):
+    model = _model()
+    (layer, head), n = _fresh_head(model), int(torch.randint(4, 16, ()))
+    with torch.no_grad():
+        actual = impl(model, layer, head, n)
+    expect_close(actual, ref(model, layer, head, n), atol=1e-4, rtol=1e-3,
+                 what=f"the positional pattern of L{layer}H{head} over {n} positions",
+                 hint="normalised W_pos rows, queries from W_Q and keys from W_K of that head, future masked, softmax")

@@ -1,11 +1,21 @@
-"""Checks for chapter 02: induction heads."""
+"""Checks for chapter 02: induction heads.
+
+Public checks draw their inputs from fixed seeds; hidden checks draw fresh ones from torch's
+global generator, which the grader seeds for each submission and check
+(:func:`autograder.core.seeded_for`).
+"""
 import torch
 
 from autograder.core import check_model, checks, expect, expect_close, expect_tensor
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def _gen(seed: int | None) -> torch.Generator | None:
+    """A generator seeded with ``seed``; None (torch's global generator) for fresh draws."""
+    return None if seed is None else torch.Generator().manual_seed(seed)
+
+
+def _fresh_seed() -> int:
+    return int(torch.randint(1, 10**6, ()))
 
 
 def _repeat_batch(model, batch: int = 2, half_len: int = 8, seed: int = 0) -> torch.Tensor:
@@ -19,6 +29,7 @@ def _repeat_batch(model, batch: int = 2, half_len: int = 8, seed: int = 0) -> to
 
 
 def _model_cache(seed: int = 0):
+    """The check model, a repeated batch drawn with ``seed``, and the logits and cache of a run on it."""
     model = check_model()
     tokens = _repeat_batch(model, seed=seed)
     with torch.no_grad():
@@ -26,7 +37,7 @@ def _model_cache(seed: int = 0):
     return model, tokens, logits, cache
 
 
-def _causal_random_pattern(batch, heads, n, seed):
+def _causal_random_pattern(batch, heads, n, seed=None):
     scores = torch.randn(batch, heads, n, n, generator=_gen(seed)) * 2
     future = torch.ones(n, n, dtype=torch.bool).triu(1)
     return scores.masked_fill(future, float("-inf")).softmax(-1)
@@ -34,13 +45,15 @@ def _causal_random_pattern(batch, heads, n, seed):
 
 # --- repeated_random_tokens ------------------------------------------------------------------
 
-CANDIDATES = torch.arange(10, 60)
+def _candidates() -> torch.Tensor:
+    """Token ids to draw from: a new tensor for every check, so none is shared."""
+    return torch.arange(10, 60)
 
 
 @checks("repeated_random_tokens")
 def check_shape_dtype_and_bos(impl, ref):
     """[batch, 1 + 2n] long tensor starting with BOS."""
-    out = expect_tensor(impl(CANDIDATES, 8, 3, 1, 0))
+    out = expect_tensor(impl(_candidates(), 8, 3, 1, 0))
     expect(out.shape == (3, 17), f"expected shape (3, 17) for batch=3, half_len=8, got {tuple(out.shape)}; "
            "one BOS, then n tokens, then the same n again")
     expect(out.dtype == torch.long, f"token ids should be torch.long, got {out.dtype}")
@@ -50,7 +63,7 @@ def check_shape_dtype_and_bos(impl, ref):
 @checks("repeated_random_tokens")
 def check_second_half_repeats_first(impl, ref):
     """The tokens after BOS are n tokens followed by exactly the same n tokens."""
-    out = expect_tensor(impl(CANDIDATES, 6, 4, 0, 1))
+    out = expect_tensor(impl(_candidates(), 6, 4, 0, 1))
     expect(out.shape == (4, 13), f"expected shape (4, 13), got {tuple(out.shape)}")
     expect(torch.equal(out[:, 1:7], out[:, 7:]), "the second half is not a copy of the first half; draw the n "
            "tokens once per row and concatenate them twice")
@@ -73,11 +86,27 @@ def check_distinct_tokens_from_candidates(impl, ref):
 @checks("repeated_random_tokens")
 def check_seeded(impl, ref):
     """The same seed gives the same batch; different seeds and different rows differ."""
-    a, b, c = impl(CANDIDATES, 8, 3, 0, 5), impl(CANDIDATES, 8, 3, 0, 5), impl(CANDIDATES, 8, 3, 0, 6)
+    a, b, c = impl(_candidates(), 8, 3, 0, 5), impl(_candidates(), 8, 3, 0, 5), impl(_candidates(), 8, 3, 0, 6)
     expect(torch.equal(a, b), "two calls with the same seed gave different batches; draw with "
            "torch.Generator().manual_seed(seed) passed as generator=")
     expect(not torch.equal(a, c), "different seeds gave the same batch")
     expect(not torch.equal(a[0], a[1]), "rows 0 and 1 are identical; draw fresh tokens for every row")
+
+
+@checks("repeated_random_tokens", hidden=True)
+def check_fresh_arguments(impl, ref):
+    """Fresh candidates, lengths, batch, BOS id and seed: the reference's shape, a repeat of distinct candidates."""
+    candidates = torch.randperm(500)[:int(torch.randint(12, 30, ()))] + 3
+    half_len, batch, bos, seed = int(torch.randint(3, 12, ())), int(torch.randint(2, 6, ())), 2, _fresh_seed()
+    out = expect_tensor(impl(candidates, half_len, batch, bos, seed))
+    expected = ref(candidates, half_len, batch, bos, seed)
+    expect(out.shape == expected.shape and out.dtype == expected.dtype,
+           f"expected a {expected.dtype} tensor of shape {tuple(expected.shape)}, got {out.dtype} {tuple(out.shape)}")
+    half = out[:, 1:1 + half_len]
+    expect(bool((out[:, 0] == bos).all()) and torch.equal(half, out[:, 1 + half_len:]),
+           "every row should be the bos id, then n tokens, then the same n tokens again")
+    expect(bool(torch.isin(half, candidates).all()) and all(len(set(row.tolist())) == half_len for row in half),
+           "the n tokens of a row should be distinct tokens from `candidates` (candidates[torch.randperm(...)])")
 
 
 # --- token_losses ----------------------------------------------------------------------------
@@ -99,6 +128,15 @@ def check_on_the_model(impl, ref):
     _, tokens, logits, _ = _model_cache()
     expect_close(impl(logits, tokens), ref(logits, tokens), atol=1e-4,
                  hint="one loss per predicted token, shape [batch, pos - 1], not a mean")
+
+
+@checks("token_losses", hidden=True)
+def check_fresh_logits(impl, ref):
+    """Fresh logits and tokens of fresh sizes."""
+    batch, pos, vocab = (int(torch.randint(low, high, ())) for low, high in ((2, 5), (4, 12), (5, 30)))
+    logits, tokens = torch.randn(batch, pos, vocab) * 3, torch.randint(0, vocab, (batch, pos))
+    expect_close(impl(logits, tokens), ref(logits, tokens), atol=1e-4,
+                 hint="-log_softmax(logits[:, :-1]) at tokens[:, 1:], shape [batch, pos - 1]")
 
 
 # --- previous_token_score --------------------------------------------------------------------
@@ -128,6 +166,14 @@ def check_on_model_patterns(impl, ref):
     pattern = cache["pattern", 0]
     expect_close(impl(pattern), ref(pattern), atol=1e-5,
                  hint="the previous token is one diagonal below the main one (key = query - 1)")
+
+
+@checks("previous_token_score", hidden=True)
+def check_fresh_patterns(impl, ref):
+    """Fresh random causal patterns of a fresh size."""
+    pattern = _causal_random_pattern(2, 3, int(torch.randint(5, 15, ())))
+    expect_close(impl(pattern), ref(pattern), atol=1e-5,
+                 hint="average pattern[q, q - 1] over query positions 1..n-1 and the batch, one number per head")
 
 
 # --- induction_score -------------------------------------------------------------------------
@@ -174,16 +220,31 @@ def check_tokens_with_several_copies(impl, ref):
                       "fixed offset; sum the attention over all targets of a query")
 
 
+@checks("induction_score", hidden=True)
+def check_fresh_tokens_and_patterns(impl, ref):
+    """Fresh tokens with repeats at irregular distances, and fresh random patterns."""
+    n = int(torch.randint(8, 16, ()))
+    tokens, pattern = torch.randint(0, 6, (2, n)), _causal_random_pattern(2, 3, n)
+    expect_close(impl(pattern, tokens), ref(pattern, tokens), atol=1e-5,
+                 hint="for each query, sum the attention on every j + 1 with tokens[j] == tokens[q], j < q; average "
+                      "over the queries that have such a copy")
+
+
 # --- head_logit_attribution ------------------------------------------------------------------
+
+
+def _attribution_case(seed: int | None, pos: int = 5, heads: int = 3):
+    """Random z, W_O, scale, W_U and tokens (W_O not centred, so the LayerNorm's centring matters)."""
+    g = _gen(seed)
+    z, W_O = torch.randn(2, pos, heads, 4, generator=g), torch.randn(heads, 4, 8, generator=g) + 0.5
+    scale, W_U = torch.rand(2, pos, 1, generator=g) + 0.5, torch.randn(8, 13, generator=g)
+    return z, W_O, scale, W_U, torch.randint(0, 13, (2, pos), generator=g)
 
 
 @checks("head_logit_attribution")
 def check_random_weights(impl, ref):
     """Random z, W_O, scale and W_U (W_O not centred, so the LayerNorm's centring matters)."""
-    g = _gen(0)
-    z, W_O = torch.randn(2, 5, 3, 4, generator=g), torch.randn(3, 4, 8, generator=g) + 0.5
-    scale, W_U = torch.rand(2, 5, 1, generator=g) + 0.5, torch.randn(8, 13, generator=g)
-    tokens = torch.randint(0, 13, (2, 5), generator=g)
+    z, W_O, scale, W_U, tokens = _attribution_case(0)
     expect_close(impl(z, W_O, scale, W_U, tokens), ref(z, W_O, scale, W_U, tokens), atol=1e-4,
                  hint="project each head's output z @ W_O, subtract its mean over d_model, divide by the final "
                       "scale, then dot with W_U[:, next token]; the output is [batch, pos - 1, n_heads]")
@@ -198,6 +259,14 @@ def check_on_the_model(impl, ref):
     scale = cache["ln_final.hook_scale"] if "ln_final.hook_scale" in cache.keys() else torch.ones(*tokens.shape, 1)
     expect_close(impl(z, W_O, scale, W_U, tokens), ref(z, W_O, scale, W_U, tokens), atol=1e-4, rtol=1e-3,
                  hint="the logit that matters at position p is that of tokens[:, p + 1]")
+
+
+@checks("head_logit_attribution", hidden=True)
+def check_fresh_random_weights(impl, ref):
+    """Fresh random inputs with more positions and heads."""
+    z, W_O, scale, W_U, tokens = _attribution_case(None, pos=int(torch.randint(6, 10, ())), heads=4)
+    expect_close(impl(z, W_O, scale, W_U, tokens), ref(z, W_O, scale, W_U, tokens), atol=1e-4,
+                 hint="(z @ W_O per head, centred over d_model, divided by the scale) dotted with W_U[:, next token]")
 
 
 # --- repeat_loss_with_ablation ---------------------------------------------------------------
@@ -250,6 +319,21 @@ def check_leaves_no_hooks_behind(impl, ref):
                       "context manager so they are removed")
 
 
+@checks("repeat_loss_with_ablation", hidden=True)
+def check_fresh_heads_and_tokens(impl, ref):
+    """A fresh repeated batch, with two fresh heads ablated."""
+    model = check_model()
+    tokens = _repeat_batch(model, seed=_fresh_seed())
+    heads = sorted({(int(torch.randint(model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ())))
+                    for _ in range(2)})
+    expected = ref(model, tokens, heads)
+    try:
+        actual = impl(model, tokens, heads)
+    finally:
+        model.reset_hooks()
+    expect_close(actual, expected, atol=1e-4, hint="zero z[:, :, head] at blocks.{layer}.attn.hook_z for each listed head")
+
+
 # --- composition_score -----------------------------------------------------------------------
 
 
@@ -273,6 +357,15 @@ def check_extremes(impl, ref):
     expect_close(impl(W_A, W_B), torch.tensor(0.0), atol=1e-6, what="the score of two matrices whose product is 0")
     expect_close(impl(torch.eye(9), torch.eye(9)), torch.tensor(1 / 3), atol=1e-5,
                  what="the score of I @ I in 9 dimensions", hint="||I||_F = sqrt(n), so the score is 1/sqrt(n)")
+
+
+@checks("composition_score", hidden=True)
+def check_fresh_matrices(impl, ref):
+    """Fresh random matrices of fresh sizes."""
+    n, m, k = (int(torch.randint(3, 9, ())) for _ in range(3))
+    W_A, W_B = torch.randn(n, m), torch.randn(m, k)
+    expect_close(impl(W_A, W_B), ref(W_A, W_B), atol=1e-5,
+                 hint="||W_A @ W_B||_F / (||W_A||_F ||W_B||_F), a 0-d tensor")
 
 
 # --- k_composition_scores --------------------------------------------------------------------
@@ -299,3 +392,12 @@ def check_on_model_weights(impl, ref):
     W_Q1, W_K1 = model.W_Q[1, :2].detach(), model.W_K[1, :2].detach()
     expect_close(impl(W_V0, W_O0, W_Q1, W_K1), ref(W_V0, W_O0, W_Q1, W_K1), atol=1e-5,
                  hint="score every (early head, late head) pair with composition_score(W_OV, W_QK.T)")
+
+
+@checks("k_composition_scores", hidden=True)
+def check_fresh_weights(impl, ref):
+    """Fresh random weights with 2 early heads and 3 late heads."""
+    W_V0, W_O0 = torch.randn(2, 6, 3), torch.randn(2, 3, 6)
+    W_Q1, W_K1 = torch.randn(3, 6, 3), torch.randn(3, 6, 3)
+    expect_close(impl(W_V0, W_O0, W_Q1, W_K1), ref(W_V0, W_O0, W_Q1, W_K1), atol=1e-5,
+                 hint="rows are early heads, columns late heads: composition_score(W_V @ W_O, (W_Q @ W_K.T).T)")

@@ -2,6 +2,8 @@
 
 Statistical checks (of ``generate_batch``) run the learner's code under a fixed seed inside
 ``torch.random.fork_rng()``, so they are deterministic and leave the learner's random state alone.
+Hidden checks draw fresh inputs from torch's global generator, which the grader seeds for each
+submission and check (:func:`autograder.core.seeded_for`).
 """
 import math
 
@@ -28,6 +30,18 @@ def _weights(seed: int, n_instances: int, n_hidden: int, n_features: int) -> tup
     return W, b
 
 
+def _fresh_weights() -> torch.Tensor:
+    """Fresh random weights [n_instances, n_hidden, n_features] of fresh sizes, one unused feature."""
+    n_instances, n_hidden, n_features = (int(torch.randint(low, high, ())) for low, high in ((2, 5), (2, 5), (5, 9)))
+    W = torch.randn(n_instances, n_hidden, n_features) * math.sqrt(2 / (n_hidden + n_features))
+    W[:, :, -1] = 0.0
+    return W
+
+
+def _fresh_seed() -> int:
+    return int(torch.randint(1, 10**6, ()))
+
+
 def _pentagon(radius: float = 1.0) -> torch.Tensor:
     """Five features evenly spread on a circle in two dimensions: W of shape [2, 5]."""
     angles = torch.arange(5) * 2 * math.pi / 5
@@ -48,6 +62,14 @@ def check_other_sizes(impl, ref):
     """Another length and decay, as float32."""
     expect_close(impl(8, 0.7), ref(8, 0.7), what="feature_importance(8, 0.7)",
                  hint="a geometric decay decay ** i, as a float32 tensor")
+
+
+@checks("feature_importance", hidden=True)
+def check_fresh_length_and_decay(impl, ref):
+    """A fresh length and decay."""
+    n, decay = int(torch.randint(3, 13, ())), 0.5 + 0.5 * float(torch.rand(()))
+    expect_close(impl(n, decay), ref(n, decay), what=f"feature_importance({n}, {decay:.3f})",
+                 hint="importance[i] = decay ** i for i = 0 .. n_features - 1, as float32")
 
 
 # --- generate_batch --------------------------------------------------------------------------
@@ -102,6 +124,21 @@ def check_features_are_independent(impl, ref):
            "separate presence mask for every (example, instance, feature), not one per example", both=both)
 
 
+@checks("generate_batch", hidden=True)
+def check_fresh_sizes_and_sparsities(impl, ref):
+    """Fresh sizes and sparsities: the reference's shape and dtype, each feature present with probability 1 - S."""
+    n_instances, n_features = int(torch.randint(2, 5, ())), int(torch.randint(3, 7, ()))
+    sparsity = torch.rand(n_instances) * 0.9
+    x = expect_tensor(_run_seeded(_fresh_seed(), impl, 4096, sparsity, n_features), "the batch")
+    expected = ref(4096, sparsity, n_features)
+    expect(x.shape == expected.shape and x.dtype == expected.dtype,
+           f"the batch is {tuple(x.shape)} {x.dtype}, expected {tuple(expected.shape)} {expected.dtype}")
+    density = (x != 0).float().mean(dim=(0, 2))
+    expect(bool(((density - (1 - sparsity)).abs() < 0.03).all()),
+           f"fraction of nonzero features per instance is {[round(v, 3) for v in density.tolist()]}, expected "
+           f"{[round(v, 3) for v in (1 - sparsity).tolist()]} (1 - sparsity)")
+
+
 # --- toy_forward -----------------------------------------------------------------------------
 
 @checks("toy_forward")
@@ -140,6 +177,8 @@ def check_fresh_sizes(impl, ref):
     W, b = torch.randn(5, 3, 7), torch.randn(5, 7)
     x = torch.rand(9, 5, 7)
     expect_close(impl(W, b, x), ref(W, b, x), hint="x' = ReLU(W^T W x + b), per instance")
+    expect_close(impl(W, b, x, relu=False), ref(W, b, x, relu=False), what="the linear model's output",
+                 hint="with relu=False return W^T W x + b")
 
 
 # --- toy_loss ---------------------------------------------------------------------------------
@@ -175,6 +214,14 @@ def check_importance_per_instance(impl, ref):
                  hint="importance * (x - x_hat) ** 2 broadcasts an [n_instances, n_features] importance too")
 
 
+@checks("toy_loss", hidden=True)
+def check_fresh_importance(impl, ref):
+    """Fresh inputs and a fresh importance per feature."""
+    x, x_hat, importance = torch.rand(24, 3, 6), torch.rand(24, 3, 6), torch.rand(6)
+    expect_close(impl(x, x_hat, importance), ref(x, x_hat, importance), what="the per-instance loss",
+                 hint="mean over batch and features of importance * (x - x_hat) ** 2, one number per instance")
+
+
 # --- train_toy_models ----------------------------------------------------------------------------
 
 def _training_setup():
@@ -203,13 +250,24 @@ def _eval_loss(W, b, importance, sparsity, seed: int) -> torch.Tensor:
 @checks("train_toy_models", points=2)
 def check_first_step_is_an_adam_step(impl, ref):
     """After one step every weight and bias moved by about lr (Adam's first step), downhill."""
-    W, b, importance, sparsity = _training_setup()
+    _first_step(impl, ref, *_training_setup(), seed=31)
+
+
+@checks("train_toy_models", hidden=True)
+def check_fresh_first_step(impl, ref):
+    """Adam's first step from fresh weights and sparsities."""
+    W, b = _weights(_fresh_seed(), 3, 2, 6)
+    _first_step(impl, ref, W, b, 0.8 ** torch.arange(6, dtype=torch.float32), torch.rand(3) * 0.9, seed=_fresh_seed())
+
+
+def _first_step(impl, ref, W, b, importance, sparsity, seed: int):
     args = (W, b, importance, sparsity, 1, 4096, 0.01)
-    W1, b1, losses = _trained(_run_seeded(31, impl, *args, progress=False), "train_toy_models")
-    rW, rb, rlosses = ref.apply(lambda f: _run_seeded(31, f, *args, progress=False))
+    W1, b1, losses = _trained(_run_seeded(seed, impl, *args, progress=False), "train_toy_models")
+    rW, rb, rlosses = ref.apply(lambda f: _run_seeded(seed, f, *args, progress=False))
     expect(W1.shape == W.shape and b1.shape == b.shape,
            f"trained W, b have shapes {tuple(W1.shape)}, {tuple(b1.shape)}, expected {tuple(W.shape)}, {tuple(b.shape)}")
-    expect(losses.shape == (1, 4), f"losses has shape {tuple(losses.shape)}, expected (n_steps, n_instances) = (1, 4)")
+    expect(losses.shape == rlosses.shape, f"losses has shape {tuple(losses.shape)}, expected (n_steps, n_instances) = "
+           f"{tuple(rlosses.shape)}")
     expect(bool((b1 - b).abs().max() > 0), "the bias b did not change: give both W and b to the optimiser")
     for name, new, old, reference in (("W", W1, W, rW), ("b", b1, b, rb)):
         step = (new - old).abs()
@@ -240,6 +298,12 @@ def check_short_run_reaches_the_reference_loss(impl, ref):
            f"{[f'{v:.2g}' for v in start.tolist()]}); the reference reaches {[f'{v:.2g}' for v in theirs.tolist()]}. "
            "Draw a fresh batch every step, zero the gradients each step, and train both W and b",
            ratio=ratio.tolist())
+
+
+@checks("feature_norms", hidden=True)
+def check_fresh_weights_norms(impl, ref):
+    W = _fresh_weights()
+    expect_close(impl(W), ref(W), what="the feature norms", hint="the norm of each column W[i, :, f]")
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -283,6 +347,13 @@ def check_matches_reference_on_random_weights(impl, ref):
     expect_close(impl(W), ref(W), hint="sum over j != i of (W_i-hat . W_j) ** 2, per instance")
 
 
+@checks("superposition_per_feature", hidden=True)
+def check_fresh_weights_superposition(impl, ref):
+    W = _fresh_weights()
+    expect_close(impl(W), ref(W), atol=1e-5, hint="sum over j != i of (W_i-hat . W_j) ** 2, per instance; an unused "
+                 "feature gets 0")
+
+
 @checks("feature_dimensionality")
 def check_known_geometries(impl, ref):
     """A dedicated feature has D = 1, an antipodal pair 1/2 each, a pentagon in 2-D 2/5 each."""
@@ -316,6 +387,12 @@ def check_matches_reference_on_random_weights(impl, ref):
     expect_close(impl(W), ref(W), hint="D_i = ||W_i||^2 / sum_j (W_i-hat . W_j)^2, per instance")
 
 
+@checks("feature_dimensionality", hidden=True)
+def check_fresh_weights_dimensionality(impl, ref):
+    W = _fresh_weights()
+    expect_close(impl(W), ref(W), atol=1e-5, hint="D_i = ||W_i||^2 / sum_j (W_i-hat . W_j)^2; an unused feature gets 0")
+
+
 @checks("dimensions_per_feature")
 def check_known_models(impl, ref):
     """Two dedicated unit features in m=2: 1 dimension each; a unit pentagon in m=2: 2/5."""
@@ -334,6 +411,12 @@ def check_matches_reference_on_random_weights(impl, ref):
                  hint="one number per instance: W.shape[1] / (W ** 2).sum over the hidden and feature dims")
 
 
+@checks("dimensions_per_feature", hidden=True)
+def check_fresh_weights_dimensions(impl, ref):
+    W = _fresh_weights()
+    expect_close(impl(W), ref(W), what="dimensions per feature", hint="W.shape[1] / ||W||_F^2, per instance")
+
+
 @checks("classify_phase")
 def check_the_three_phases(impl, ref):
     """Handmade n=2, m=1 models in each phase, with antipodal (negative) weights and borderline norms."""
@@ -350,3 +433,11 @@ def check_more_hidden_dimensions(impl, ref):
     W = torch.tensor([[[0.4, 0.0], [0.4, 0.6]], [[0.3, 0.3], [0.0, 0.3]], [[0.0, 0.7], [0.1, 0.0]]])
     expect_close(impl(W), ref(W), what="the phases",
                  hint="a feature is represented when the norm of its column W[i, :, f] is at least 0.5")
+
+
+@checks("classify_phase", hidden=True)
+def check_fresh_models(impl, ref):
+    """Fresh n=2 models with one or two hidden dimensions, norms spread around the 0.5 threshold."""
+    W = (torch.rand(12, int(torch.randint(1, 3, ())), 2) * 2 - 1) * 0.8
+    expect_close(impl(W), ref(W), what="the phases",
+                 hint="compare the norm of each feature's column W[i, :, f] with 0.5; return int64")
