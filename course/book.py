@@ -1,6 +1,13 @@
-"""Build the book (jupyter-book 1.x) from the executed solved notebooks, warnings as errors."""
+"""Build the book (jupyter-book 1.x) from the executed solved notebooks, warnings as errors.
+
+This module is also a small Sphinx extension (``sphinx: extra_extensions`` in _config.yml) that
+fits the solved notebooks to the book: it hides the tests' ``# NBVAL_...`` marker lines, and
+points the launch buttons at the learner notebooks in chapters/ (solved/ is git-ignored and
+holds the solutions).
+"""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +16,9 @@ from pathlib import Path
 from course.notebooks import ROOT
 
 BUILD_DIR = ROOT / "_build"
+# A first line such as `# NBVAL_CHECK_OUTPUT` tells tests/test_notebooks.py how to compare a
+# cell's output; a reader has no use for it.
+MARKER_LINE = re.compile(r"^# NBVAL_[A-Z_]+[ \t]*(?:\n|$)")
 
 
 def copy_plotly_js() -> None:
@@ -26,3 +36,46 @@ def build_book(output: Path = ROOT) -> int:
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     return subprocess.call([str(jupyter_book), "build", str(ROOT), "--path-output", str(output),
                             "--warningiserror", "--keep-going", "--all"], cwd=ROOT)
+
+
+def without_markers(source: str) -> str:
+    """A notebook's JSON text with the ``# NBVAL_...`` first line of each code cell removed."""
+    import nbformat
+
+    nb = nbformat.reads(source, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = MARKER_LINE.sub("", cell.source, count=1)
+    return nbformat.writes(nb)
+
+
+def learner_notebook(pagename: str) -> str | None:
+    """The learner notebook (path in the repository) of the book page ``solved/NN_name``."""
+    name = Path(pagename).name
+    notebook = ROOT / "chapters" / name / f"{name}.ipynb"
+    return notebook.relative_to(ROOT).as_posix() if notebook.exists() else None
+
+
+def _strip_markers(app, docname: str, source: list[str]) -> None:
+    if app.env.doc2path(docname).suffix == ".ipynb":
+        source[0] = without_markers(source[0])
+
+
+def _launch_learner_notebooks(app, pagename, templatename, context, doctree) -> None:
+    """Rewrite the launch buttons sphinx-book-theme made for ``solved/NN_name.ipynb``."""
+    learner = learner_notebook(pagename)
+    if not learner:
+        return
+    solved = f"{pagename}.ipynb"
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            for button in group.get("buttons", []):
+                if "url" in button:
+                    button["url"] = button["url"].replace(solved, learner)
+
+
+def setup(app):
+    app.connect("source-read", _strip_markers)
+    # after sphinx-book-theme's own handler (priority 500), which adds the buttons
+    app.connect("html-page-context", _launch_learner_notebooks, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -9,10 +9,18 @@ from plotly.io.base_renderers import MimetypeRenderer
 
 
 class BookHtmlRenderer(MimetypeRenderer):
-    """Emit ``text/html`` that draws the figure with a page-level ``Plotly`` object."""
+    """Emit ``text/html`` that draws the figure with a page-level ``Plotly`` object.
+
+    In the book a figure is as wide as the text column, whatever width it asked for in Jupyter:
+    a fixed width wider than the column would hide the right-hand panels of a multi-panel
+    figure (and their colour bars). Plotly's toolbar is left out: it covers the titles.
+    """
 
     def to_mimebundle(self, fig_dict):
-        html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, validate=False)
+        layout = {key: value for key, value in fig_dict.get("layout", {}).items() if key != "width"}
+        fig_dict = {**fig_dict, "layout": {**layout, "autosize": True}}
+        html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, validate=False,
+                           default_width="100%", config={"responsive": True, "displayModeBar": False})
         return {"text/html": html}
 
 
