@@ -179,8 +179,10 @@ def check_fresh_patterns(impl, ref):
 # --- induction_score -------------------------------------------------------------------------
 
 
-def _synthetic_induction_case():
-    tokens = torch.tensor([[0, 5, 6, 7, 8, 5, 6, 7, 8]])
+def _synthetic_induction_case(tokens=None):
+    """Tokens (by default BOS and four tokens, twice) and three perfect heads on them: induction,
+    duplicate-token and previous-token (queries with no target attend to position 0)."""
+    tokens = torch.tensor([[0, 5, 6, 7, 8, 5, 6, 7, 8]]) if tokens is None else tokens
     n = tokens.shape[1]
     induction, duplicate, previous = torch.zeros(n, n), torch.zeros(n, n), torch.zeros(n, n)
     for q in range(n):
@@ -193,11 +195,17 @@ def _synthetic_induction_case():
 
 @checks("induction_score")
 def check_synthetic_heads(impl, ref):
-    """A perfect induction head scores 1; a duplicate-token head and a previous-token head score 0."""
+    """A perfect induction head scores 1; a duplicate-token head and a previous-token head score 0,
+    also when only one query in the batch has an earlier copy."""
     tokens, pattern = _synthetic_induction_case()
     expect_close(impl(pattern, tokens), ref(pattern, tokens), atol=1e-5,
                  hint="the target is the position *after* the earlier copy of the current token (j + 1), "
                       "and only queries that have such a copy count")
+    tokens, pattern = _synthetic_induction_case(torch.tensor([[0, 5, 6, 7, 5, 8]]))
+    expect_close(impl(pattern, tokens), torch.tensor([1.0, 0.0, 0.0]), atol=1e-5,
+                 what="the scores when exactly one query (the second 5) has an earlier copy",
+                 hint="a perfect induction head still scores 1: divide by the number of queries with a target, "
+                      "which is 1 here; guard only against dividing by 0 (clamp_min(1), not clamp_min(2))")
 
 
 @checks("induction_score")
@@ -291,9 +299,10 @@ def check_no_heads_gives_the_clean_loss(impl, ref):
 
 @checks("repeat_loss_with_ablation")
 def check_ablating_two_heads(impl, ref):
-    """Zero-ablating one head in the first layer and one in the last."""
+    """Zero-ablating one head in the first layer and one in the last; then two heads of the last layer."""
     model, tokens = _ablation_case()
-    heads = [(0, 0), (model.cfg.n_layers - 1, model.cfg.n_heads - 1)]
+    last = model.cfg.n_layers - 1
+    heads = [(0, 0), (last, model.cfg.n_heads - 1)]
     expected = ref(model, tokens, heads)
     try:
         actual = impl(model, tokens, heads)
@@ -302,6 +311,15 @@ def check_ablating_two_heads(impl, ref):
     expect_close(actual, expected, atol=1e-4,
                  hint="zero only the listed heads, z[:, :, head] = 0 at blocks.{layer}.attn.hook_z of their "
                       "own layer; not the whole layer, not the pattern or the query")
+    same_layer = [(last, 0), (last, model.cfg.n_heads - 1)]
+    expected = ref(model, tokens, same_layer)
+    try:
+        actual = impl(model, tokens, same_layer)
+    finally:
+        model.reset_hooks()
+    expect_close(actual, expected, atol=1e-4, what=f"the loss with heads {same_layer} (two of one layer) ablated",
+                 hint="zero every listed head of a layer; a dict {layer: head} keeps only the last head of each "
+                      "layer, so collect a list of heads per layer (or add one hook per head)")
 
 
 @checks("repeat_loss_with_ablation")
@@ -321,17 +339,21 @@ def check_leaves_no_hooks_behind(impl, ref):
 
 @checks("repeat_loss_with_ablation", hidden=True)
 def check_fresh_heads_and_tokens(impl, ref):
-    """A fresh repeated batch, with two fresh heads ablated."""
+    """A fresh repeated batch, with two fresh heads of one fresh layer and one more fresh head ablated."""
     model = check_model()
     tokens = _repeat_batch(model, seed=_fresh_seed())
-    heads = sorted({(int(torch.randint(model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ())))
-                    for _ in range(2)})
+    layer = int(torch.randint(model.cfg.n_layers, ()))
+    heads = {(layer, int(h)) for h in torch.randperm(model.cfg.n_heads)[:2]}
+    heads.add((int(torch.randint(model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ()))))
+    heads = sorted(heads)
     expected = ref(model, tokens, heads)
     try:
         actual = impl(model, tokens, heads)
     finally:
         model.reset_hooks()
-    expect_close(actual, expected, atol=1e-4, hint="zero z[:, :, head] at blocks.{layer}.attn.hook_z for each listed head")
+    expect_close(actual, expected, atol=1e-4, what=f"the loss with heads {heads} ablated",
+                 hint="zero z[:, :, head] at blocks.{layer}.attn.hook_z for each listed head, every head of a layer "
+                      "included")
 
 
 # --- composition_score -----------------------------------------------------------------------

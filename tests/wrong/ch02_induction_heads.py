@@ -134,6 +134,15 @@ def induction_shift_wrong_way(pattern, tokens):
     return ((pattern * targets[:, None]).sum(-1) * has[:, None]).sum((0, 2)) / has.sum().clamp_min(1)
 
 
+def induction_divides_by_at_least_two(pattern, tokens):
+    """Guards the division with clamp_min(2) instead of clamp_min(1), so one query with a target is halved."""
+    copies = _earlier_copies(tokens)
+    targets = torch.zeros_like(copies)
+    targets[:, :, 1:] = copies[:, :, :-1]
+    has = targets.any(-1)
+    return ((pattern * targets[:, None]).sum(-1) * has[:, None]).sum((0, 2)) / has.sum().clamp_min(2)
+
+
 # --- head_logit_attribution
 
 
@@ -210,6 +219,19 @@ def returns_mean_loss(model, tokens, heads):
                                     fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook_for(h)) for layer, h in heads])
 
 
+def ablates_last_head_of_each_layer(model, tokens, heads):
+    """Groups heads by layer in a dict {layer: head}, so only the last listed head of a layer is zeroed."""
+    by_layer = {int(layer): int(h) for layer, h in heads}
+
+    def hook_for(h):
+        def zero(z, hook):
+            z = z.clone()
+            z[:, :, h] = 0
+            return z
+        return zero
+    return _run(model, tokens, [(f"blocks.{layer}.attn.hook_z", hook_for(h)) for layer, h in by_layer.items()])
+
+
 # --- composition_score
 
 
@@ -245,9 +267,10 @@ WRONG = {
     "token_losses": [loss_without_shift, probability_not_log, mean_loss],
     "previous_token_score": [previous_including_first_query, current_token_instead, previous_mean_over_heads],
     "induction_score": [duplicate_token_score, induction_over_all_queries, induction_fixed_offset,
-                        induction_shift_wrong_way],
+                        induction_shift_wrong_way, induction_divides_by_at_least_two],
     "head_logit_attribution": [dla_without_centring, dla_without_scale, dla_current_token],
-    "repeat_loss_with_ablation": [ablates_whole_layer, ablates_query_instead, leaves_hooks_on, returns_mean_loss],
+    "repeat_loss_with_ablation": [ablates_whole_layer, ablates_query_instead, leaves_hooks_on, returns_mean_loss,
+                                  ablates_last_head_of_each_layer],
     "composition_score": [spectral_norm_score, unnormalised_score],
     "k_composition_scores": [q_composition_instead, k_composition_transposed],
 }

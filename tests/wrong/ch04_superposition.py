@@ -205,6 +205,13 @@ def superposition_both_normalised(W):
     return (overlaps * (1 - torch.eye(W.shape[-1]))).sum(-1)
 
 
+def superposition_large_guard(W):
+    """Clamps the norm at 0.1 instead of 1e-8, so a short feature's W_i-hat is shorter than a unit vector."""
+    W_hat = W / W.norm(dim=1, keepdim=True).clamp_min(0.1)
+    overlaps = torch.einsum("ihf,ihg->ifg", W_hat, W) ** 2
+    return (overlaps * (1 - torch.eye(W.shape[-1]))).sum(-1)
+
+
 def dimensionality_without_self(W):
     """Leaves the j = i term out of the denominator."""
     norms = W.norm(dim=1)
@@ -227,6 +234,14 @@ def dimensionality_nan_for_unused(W):
     W_hat = W / norms[:, None, :]
     overlaps = (torch.einsum("ihf,ihg->ifg", W_hat, W) ** 2).sum(-1)
     return norms**2 / overlaps
+
+
+def dimensionality_large_guard(W):
+    """Guards the divisions with 0.1 instead of 1e-8, which changes D of a short (but used) feature."""
+    norms = W.norm(dim=1)
+    W_hat = W / norms[:, None, :].clamp_min(0.1)
+    overlaps = (torch.einsum("ihf,ihg->ifg", W_hat, W) ** 2).sum(-1)
+    return norms**2 / overlaps.clamp_min(0.1)
 
 
 def dimensions_per_feature_n_over(W):
@@ -267,8 +282,13 @@ def phase_on_max_entry(W):
     return _phase(W.abs().amax(dim=1))
 
 
-def _phase(size):
-    represented = size >= 0.5
+def phase_strict_threshold(W):
+    """Uses > 0.5 instead of >= 0.5, so a feature of norm exactly 0.5 counts as unused."""
+    return _phase(W.norm(dim=1), strict=True)
+
+
+def _phase(size, strict=False):
+    represented = size > 0.5 if strict else size >= 0.5
     phase = torch.zeros(size.shape[0], dtype=torch.int64)
     phase[represented[:, 1] & ~represented[:, 0]] = 1
     phase[represented[:, 1] & represented[:, 0]] = 2
@@ -284,10 +304,11 @@ WRONG = {
     "train_toy_models": [trains_only_W, plain_sgd, one_batch_for_all_steps, gradient_ascent, trains_in_place],
     "feature_norms": [norms_over_features, squared_norms],
     "superposition_per_feature": [superposition_including_self, superposition_unnormalised,
-                                  superposition_both_normalised],
+                                  superposition_both_normalised, superposition_large_guard],
     "feature_dimensionality": [dimensionality_without_self, dimensionality_unsquared_norm,
-                               dimensionality_nan_for_unused],
+                               dimensionality_nan_for_unused, dimensionality_large_guard],
     "dimensions_per_feature": [dimensions_per_feature_n_over, dimensions_per_feature_unsquared,
                                dimensions_per_feature_mean_over_instances],
-    "classify_phase": [phase_features_swapped, phase_on_signed_weights, phase_codes_swapped, phase_on_max_entry],
+    "classify_phase": [phase_features_swapped, phase_on_signed_weights, phase_codes_swapped, phase_on_max_entry,
+                       phase_strict_threshold],
 }
