@@ -57,7 +57,7 @@ def learner_notebook(pagename: str) -> str | None:
 
 
 def _strip_markers(app, docname: str, source: list[str]) -> None:
-    if app.env.doc2path(docname).suffix == ".ipynb":
+    if str(app.env.doc2path(docname)).endswith(".ipynb"):
         source[0] = without_markers(source[0])
 
 
