@@ -79,7 +79,7 @@ def attention_pattern(model, tokens, layer, head):
 CHAPTER_CASES = {
     "ch01_circuits": {
         "model_left_changed": {"residual_norms": ("WRONG:norms_with_add_hook", "partial"),
-                               "ablation_loss_change": (_ABLATION_BY_WEIGHTS, "partial")},
+                               "ablation_loss_change": (_ABLATION_BY_WEIGHTS, "zero")},
         "hook_left_for_later": {"attention_pattern": (_LEAVE_ABLATION_HOOK, "partial")},
     },
     "ch02_induction_heads": {
