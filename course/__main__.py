@@ -5,6 +5,7 @@
     solve     only write solved/NN_name.ipynb from chapters/ and solutions/
     bench     print the speed budgets: model load, check() latency, chapter time and memory
     grade     grade a folder of submitted notebooks (see `grade --help`)
+    work      copy the learner notebooks into work/ (git-ignored), never overwriting your answers
     release   write the learner distribution (no solutions, no hidden checks)
     record    re-record the reference outputs that public checks replay
     expect    re-record the notebooks' expected outputs (tests/expected_outputs/), to review and commit
@@ -54,6 +55,7 @@ COMMANDS = {
     "solve": solve,
     "bench": forward("course.bench"),
     "grade": forward("autograder.grading"),
+    "work": forward("course.work"),
     "release": forward("course.release"),
     "record": forward("autograder.record"),
     "expect": forward("course.expect"),
