@@ -56,23 +56,25 @@ def test_a_busy_machine_grades_as_a_quiet_one(tmp_path):
 
 
 def test_what_is_not_a_readable_notebook_scores_zero_and_the_batch_goes_on(tmp_path):
-    """A FIFO (reading it would block forever), a 2 GB sparse file (it must not be read whole),
+    """A FIFO (reading it would block forever), a 4 GB sparse file (it must not be read whole),
     a folder named like a notebook: each scores zero with a note; the correct one is graded."""
     subs, out = tmp_path / "submissions", tmp_path / "out"
     make_submissions("ch00_how_it_works", subs, outside=tmp_path / "pwned.txt", cases=["correct"])
     os.mkfifo(subs / "fifo.ipynb")
     with open(subs / "sparse.ipynb", "wb") as f:
-        f.truncate(2 * 2**30)
+        f.truncate(4 * 2**30)
     (subs / "folder.ipynb").mkdir()
     script = ("import resource, sys\nfrom autograder.grading import main\ncode = main(sys.argv[1:])\n"
               "print('peak MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\nsys.exit(code)")
     done = subprocess.run([sys.executable, "-c", script, str(subs), "--chapter", "00_how_it_works", "--out", str(out),
                            "-j", "1", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert int(done.stdout.split("peak MB")[-1]) < 1500, done.stdout  # the sparse file was not read
+    # Grading alone peaks at about 1.2-1.7 GB here (torch, the checks); reading the file whole
+    # would add its 4 GB, so 3 GB separates the two with room on either side.
+    assert int(done.stdout.split("peak MB")[-1]) < 3000, done.stdout
     rows = {row[0]: row for row in csv.reader((out / "gradebook.csv").open())}
     assert rows["correct"][-2] == rows["MAX"][-2]
-    for student, why in [("fifo", "not a regular file"), ("folder", "not a regular file"), ("sparse", "2048 MB")]:
+    for student, why in [("fifo", "not a regular file"), ("folder", "not a regular file"), ("sparse", "4096 MB")]:
         assert rows[student][-2] == "0" and why in rows[student][-1], rows[student]
         record = json.loads((out / "records" / f"{student}.json").read_text())
         assert record["score"] == 0 and why in record["load"]["problems"][0]
