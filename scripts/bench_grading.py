@@ -11,7 +11,6 @@ must be the same as on a quiet machine; only the wall time grows.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
 import shutil
@@ -24,24 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.grading_fixtures.load import cpu_hogs  # noqa: E402
 from tests.grading_fixtures.make_submissions import make_submissions  # noqa: E402
 
 HOSTILE_MIX = ["infinite_loop", "memory_bomb", "fork_bomb", "sys_exit", "os_exit", "fake_pass", "monkeypatch_torch",
                "monkeypatch_checker", "import_solutions", "always_equal", "nan_output", "huge_output",
                "write_outside", "malformed_json", "empty_notebook", "missing_exercise", "syntax_error",
                "messy_but_correct", "hang_then_correct", "exit_in_cell_then_correct"]
-
-
-@contextlib.contextmanager
-def cpu_hogs(n: int):
-    """``n`` processes that spin on a CPU each until the block ends."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,6 @@
 grades as a quiet one does (limits count CPU time, not wall-clock time)."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -16,24 +15,13 @@ from autograder.grading.extract import MAX_STATEMENTS, NotebookUnreadable, extra
 from autograder.grading.grade import Paths, load_chapter, write_gradebook
 from autograder.grading.submissions import find_submissions
 from autograder.grading.sandbox import ROOT
+from tests.grading_fixtures.load import cpu_hogs
 from tests.grading_fixtures.make_submissions import make_submissions
 
 
 def _nb(*sources: str) -> bytes:
     return json.dumps({"cells": [{"cell_type": "code", "source": s, "metadata": {}} for s in sources],
                        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
-
-
-@contextlib.contextmanager
-def cpu_hogs(n: int):
-    """``n`` processes that spin on a CPU each until the block ends."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
 
 
 def test_a_busy_machine_grades_as_a_quiet_one(tmp_path):
