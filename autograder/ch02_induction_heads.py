@@ -289,12 +289,18 @@ def _ablation_case():
 def check_no_heads_gives_the_clean_loss(impl, ref):
     """Ablating nothing gives the model's ordinary per-token loss."""
     model, tokens = _ablation_case()
-    expected = ref(model, tokens, [])
+    _expect_ablated_loss(impl, ref, model, tokens, [], hint="return token_losses(logits, tokens) of the run")
+
+
+def _expect_ablated_loss(impl, ref, model, tokens, heads, *, hint: str, what: str = "the output") -> None:
+    """The learner's per-token loss with ``heads`` zero-ablated matches the reference's; hooks the
+    learner's code may leave behind are removed whatever happens."""
+    expected = ref(model, tokens, heads)
     try:
-        actual = impl(model, tokens, [])
+        actual = impl(model, tokens, heads)
     finally:
         model.reset_hooks()
-    expect_close(actual, expected, atol=1e-4, hint="return token_losses(logits, tokens) of the run")
+    expect_close(actual, expected, atol=1e-4, what=what, hint=hint)
 
 
 @checks("repeat_loss_with_ablation")
@@ -302,24 +308,13 @@ def check_ablating_two_heads(impl, ref):
     """Zero-ablating one head in the first layer and one in the last; then two heads of the last layer."""
     model, tokens = _ablation_case()
     last = model.cfg.n_layers - 1
-    heads = [(0, 0), (last, model.cfg.n_heads - 1)]
-    expected = ref(model, tokens, heads)
-    try:
-        actual = impl(model, tokens, heads)
-    finally:
-        model.reset_hooks()
-    expect_close(actual, expected, atol=1e-4,
-                 hint="zero only the listed heads, z[:, :, head] = 0 at blocks.{layer}.attn.hook_z of their "
-                      "own layer; not the whole layer, not the pattern or the query")
+    _expect_ablated_loss(impl, ref, model, tokens, [(0, 0), (last, model.cfg.n_heads - 1)],
+                         hint="zero only the listed heads, z[:, :, head] = 0 at blocks.{layer}.attn.hook_z of their "
+                              "own layer; not the whole layer, not the pattern or the query")
     same_layer = [(last, 0), (last, model.cfg.n_heads - 1)]
-    expected = ref(model, tokens, same_layer)
-    try:
-        actual = impl(model, tokens, same_layer)
-    finally:
-        model.reset_hooks()
-    expect_close(actual, expected, atol=1e-4, what=f"the loss with heads {same_layer} (two of one layer) ablated",
-                 hint="zero every listed head of a layer; a dict {layer: head} keeps only the last head of each "
-                      "layer, so collect a list of heads per layer (or add one hook per head)")
+    _expect_ablated_loss(impl, ref, model, tokens, same_layer, what=f"the loss with heads {same_layer} (two of one "
+                         "layer) ablated", hint="zero every listed head of a layer; a dict {layer: head} keeps only "
+                         "the last head of each layer, so collect a list of heads per layer (or add one hook per head)")
 
 
 @checks("repeat_loss_with_ablation")
@@ -346,14 +341,9 @@ def check_fresh_heads_and_tokens(impl, ref):
     heads = {(layer, int(h)) for h in torch.randperm(model.cfg.n_heads)[:2]}
     heads.add((int(torch.randint(model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ()))))
     heads = sorted(heads)
-    expected = ref(model, tokens, heads)
-    try:
-        actual = impl(model, tokens, heads)
-    finally:
-        model.reset_hooks()
-    expect_close(actual, expected, atol=1e-4, what=f"the loss with heads {heads} ablated",
-                 hint="zero z[:, :, head] at blocks.{layer}.attn.hook_z for each listed head, every head of a layer "
-                      "included")
+    _expect_ablated_loss(impl, ref, model, tokens, heads, what=f"the loss with heads {heads} ablated",
+                         hint="zero z[:, :, head] at blocks.{layer}.attn.hook_z for each listed head, every head of "
+                              "a layer included")
 
 
 # --- composition_score -----------------------------------------------------------------------
