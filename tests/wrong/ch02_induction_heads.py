@@ -182,25 +182,24 @@ def ablates_whole_layer(model, tokens, heads):
     return _run(model, tokens, [(f"blocks.{layer}.attn.hook_z", zero) for layer, _ in heads])
 
 
+def _zero_head(h):
+    """A hook that zeroes head ``h`` of an activation shaped [batch, pos, head, ...]."""
+    def zero(activation, hook):
+        activation = activation.clone()
+        activation[:, :, h] = 0
+        return activation
+    return zero
+
+
 def ablates_query_instead(model, tokens, heads):
     """Zeroes the head's queries (its pattern becomes uniform) instead of its output."""
-    def hook_for(h):
-        def zero(q, hook):
-            q = q.clone()
-            q[:, :, h] = 0
-            return q
-        return zero
-    return _run(model, tokens, [(f"blocks.{layer}.attn.hook_q", hook_for(h)) for layer, h in heads])
+    return _run(model, tokens, [(f"blocks.{layer}.attn.hook_q", _zero_head(h)) for layer, h in heads])
 
 
 def leaves_hooks_on(model, tokens, heads):
     """Adds hooks with model.add_hook and never removes them."""
     for layer, h in heads:
-        def zero(z, hook, h=h):
-            z = z.clone()
-            z[:, :, h] = 0
-            return z
-        model.add_hook(f"blocks.{layer}.attn.hook_z", zero)
+        model.add_hook(f"blocks.{layer}.attn.hook_z", _zero_head(h))
     with torch.no_grad():
         logits = model(tokens)
     return _token_losses(logits, tokens)
@@ -208,28 +207,16 @@ def leaves_hooks_on(model, tokens, heads):
 
 def returns_mean_loss(model, tokens, heads):
     """Returns one mean loss (return_type="loss") instead of a loss per token."""
-    def hook_for(h):
-        def zero(z, hook):
-            z = z.clone()
-            z[:, :, h] = 0
-            return z
-        return zero
     with torch.no_grad():
         return model.run_with_hooks(tokens, return_type="loss",
-                                    fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook_for(h)) for layer, h in heads])
+                                    fwd_hooks=[(f"blocks.{layer}.attn.hook_z", _zero_head(h)) for layer, h in heads])
 
 
 def ablates_last_head_of_each_layer(model, tokens, heads):
     """Groups heads by layer in a dict {layer: head}, so only the last listed head of a layer is zeroed."""
     by_layer = {int(layer): int(h) for layer, h in heads}
 
-    def hook_for(h):
-        def zero(z, hook):
-            z = z.clone()
-            z[:, :, h] = 0
-            return z
-        return zero
-    return _run(model, tokens, [(f"blocks.{layer}.attn.hook_z", hook_for(h)) for layer, h in by_layer.items()])
+    return _run(model, tokens, [(f"blocks.{layer}.attn.hook_z", _zero_head(h)) for layer, h in by_layer.items()])
 
 
 # --- composition_score
