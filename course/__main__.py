@@ -8,6 +8,8 @@
     work      copy the learner notebooks into work/ (git-ignored), never overwriting your answers
     release   write the learner distribution (no solutions, no hidden checks)
     record    re-record the reference outputs that public checks replay
+    progress  which exercises of your notebooks pass, per chapter (default: work/, else chapters/)
+    install-cell  put course/first_cell.py first in every learner notebook (--check: only verify)
     expect    re-record the notebooks' expected outputs (tests/expected_outputs/), to review and commit
 """
 from __future__ import annotations
@@ -59,6 +61,8 @@ COMMANDS = {
     "release": forward("course.release"),
     "record": forward("autograder.record"),
     "expect": forward("course.expect"),
+    "progress": forward("autograder.progress"),
+    "install-cell": forward("course.install_cell"),
 }
 
 
