@@ -1,7 +1,8 @@
 """Build the book (jupyter-book 1.x) from the executed solved notebooks, warnings as errors.
 
 This module is also a small Sphinx extension (``sphinx: extra_extensions`` in _config.yml) that
-fits the solved notebooks to the book: it hides the tests' ``# NBVAL_...`` marker lines, and
+fits the solved notebooks to the book: it hides the tests' ``# NBVAL_...`` marker lines, drops
+the widgets' saved state (explorers show their static twin in the book: see utils/plots.py), and
 points the launch buttons at the learner notebooks in chapters/ (solved/ is git-ignored and
 holds the solutions).
 """
@@ -38,11 +39,14 @@ def build_book(output: Path = ROOT) -> int:
                             "--warningiserror", "--keep-going", "--all"], cwd=ROOT)
 
 
-def without_markers(source: str) -> str:
-    """A notebook's JSON text with the ``# NBVAL_...`` first line of each code cell removed."""
+def for_the_book(source: str) -> str:
+    """A notebook's JSON text without the ``# NBVAL_...`` first line of each code cell, and
+    without saved widget state: with it, myst-nb would load a widget manager from a CDN, which
+    an offline reader cannot reach and which has no kernel to drive the widgets anyway."""
     import nbformat
 
     nb = nbformat.reads(source, as_version=4)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = MARKER_LINE.sub("", cell.source, count=1)
@@ -56,9 +60,9 @@ def learner_notebook(pagename: str) -> str | None:
     return notebook.relative_to(ROOT).as_posix() if notebook.exists() else None
 
 
-def _strip_markers(app, docname: str, source: list[str]) -> None:
+def _fit_notebook(app, docname: str, source: list[str]) -> None:
     if str(app.env.doc2path(docname)).endswith(".ipynb"):
-        source[0] = without_markers(source[0])
+        source[0] = for_the_book(source[0])
 
 
 def _launch_learner_notebooks(app, pagename, templatename, context, doctree) -> None:
@@ -75,7 +79,7 @@ def _launch_learner_notebooks(app, pagename, templatename, context, doctree) -> 
 
 
 def setup(app):
-    app.connect("source-read", _strip_markers)
+    app.connect("source-read", _fit_notebook)
     # after sphinx-book-theme's own handler (priority 500), which adds the buttons
     app.connect("html-page-context", _launch_learner_notebooks, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from utils.plots import redrawn_figure
+from utils.plots import explorer, redrawn_figure, stepped_figure
 
 # Ten prompts for the text's exercise 1: a mix of sentence kinds the small world knows
 # (stories, indirect objects, facts, years, opinions, a repeated list) and plain English.
@@ -127,7 +127,8 @@ def top_heads(scores: Tensor, k: int = 3) -> list[tuple[int, int, float]]:
 def attention_explorer(model, text: str = TEN_PROMPTS[0], layer: int = 0, head: int = 0):
     """An interactive explorer: type any text, pick a layer and a head, see the pattern.
 
-    Returns an ipywidgets box; where widgets cannot run (the book), call :func:`plot_attention`.
+    Returns an ipywidgets box. Where no kernel runs (the book), its static twin shows instead:
+    every head's pattern on ``text`` in one plotly figure, with a slider over the heads.
     """
     import ipywidgets as widgets
 
@@ -140,4 +141,7 @@ def attention_explorer(model, text: str = TEN_PROMPTS[0], layer: int = 0, head: 
         return plot_attention(model, shown, layer_slider.value, head_slider.value)
 
     output = redrawn_figure(figure, (text_box, layer_slider, head_slider))
-    return widgets.VBox([text_box, widgets.HBox([layer_slider, head_slider]), output])
+    heads = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
+    static = stepped_figure([(f"L{l}H{h}", plot_attention(model, text, l, h)) for l, h in heads], "head",
+                            active=heads.index((layer, head)))
+    return explorer([text_box, widgets.HBox([layer_slider, head_slider]), output], static)

@@ -13,7 +13,7 @@ import torch
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from utils.plots import redrawn_figure
+from utils.plots import explorer, redrawn_figure, stepped_figure
 
 # The fractions the paper marks on its dimensions-per-feature plot.
 PAPER_FRACTIONS = [Fraction(1), Fraction(3, 4), Fraction(2, 3), Fraction(1, 2), Fraction(2, 5), Fraction(1, 3)]
@@ -32,24 +32,33 @@ def sparsity_label(s: float) -> str:
     return f"S = {s:.3g}" if s < 0.99 else f"1-S = {1 - s:.2g}"
 
 
-def plot_WtW_and_bias(W: torch.Tensor, b: torch.Tensor, titles: list[str]) -> go.Figure:
-    """The paper's first figure: W^T W (top) and b (bottom) for each instance."""
+def plot_WtW_and_bias(W: torch.Tensor, b: torch.Tensor, titles: list[str], per_row: int = 5) -> go.Figure:
+    """The paper's first figure: W^T W (above) and b (below) for each instance, ``per_row`` a row.
+
+    Two rows of five keep each panel wide enough for its title at the book's column width.
+    """
     n = len(titles)
+    rows, cols = math.ceil(n / per_row), min(n, per_row)
     WtW = torch.einsum("ihf,ihg->ifg", W, W)
-    fig = make_subplots(rows=2, cols=n, subplot_titles=titles, row_heights=[0.75, 0.25], vertical_spacing=0.08,
-                        horizontal_spacing=0.02)
+    panel_titles = [t for r in range(rows) for t in [*titles[r * cols:(r + 1) * cols], *[""] * cols]]
+    fig = make_subplots(rows=2 * rows, cols=cols, subplot_titles=panel_titles, row_heights=[0.78, 0.22] * rows,
+                        vertical_spacing=0.12 / rows, horizontal_spacing=0.03)
     for i in range(n):
+        row, col = 2 * (i // cols) + 1, i % cols + 1
         fig.add_trace(go.Heatmap(z=WtW[i].numpy(), zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                                 showscale=i == 0, colorbar=dict(title="W<sup>T</sup>W", len=0.7, y=0.62)),
-                      row=1, col=i + 1)
-        fig.add_trace(go.Heatmap(z=b[i].numpy()[:, None], zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                                 showscale=False), row=2, col=i + 1)
-        fig.update_yaxes(autorange="reversed", showticklabels=i == 0, row=1, col=i + 1)
-        fig.update_yaxes(autorange="reversed", showticklabels=False, row=2, col=i + 1)
-        fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
-        fig.update_xaxes(showticklabels=False, row=2, col=i + 1)
-    fig.update_layout(height=300, width=max(500, 115 * n), margin=dict(t=50, l=20, r=20, b=20),
-                      title="W<sup>T</sup>W (top) and bias b (bottom), sparsity growing to the right")
+                                 showscale=i == 0, colorbar=dict(title="W<sup>T</sup>W", len=0.6),
+                                 hovertemplate="W<sub>%{y}</sub> · W<sub>%{x}</sub> = %{z:.2f}<extra></extra>"),
+                      row=row, col=col)
+        fig.add_trace(go.Heatmap(z=b[i].numpy()[None, :], zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
+                                 showscale=False, hovertemplate="b<sub>%{x}</sub> = %{z:.2f}<extra></extra>"),
+                      row=row + 1, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=False, row=row, col=col)
+        fig.update_yaxes(showticklabels=False, row=row + 1, col=col)
+        fig.update_xaxes(showticklabels=False, row=row, col=col)
+        fig.update_xaxes(showticklabels=False, row=row + 1, col=col)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(height=60 + 230 * rows, width=max(500, 140 * cols), margin=dict(t=60, l=20, r=20, b=20),
+                      title="W<sup>T</sup>W (squares) and bias b (strips below), sparsity growing")
     return fig
 
 
@@ -84,54 +93,65 @@ def plot_feature_geometry(W: torch.Tensor, importance: torch.Tensor, titles: lis
     return fig
 
 
-def plot_norms_and_superposition(norms: torch.Tensor, superposition: torch.Tensor, titles: list[str]) -> go.Figure:
+def plot_norms_and_superposition(norms: torch.Tensor, superposition: torch.Tensor, titles: list[str],
+                                 per_row: int = 5) -> go.Figure:
     """The paper's bar chart: ||W_i|| per feature, coloured by how superposed the feature is."""
     n = len(titles)
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02, shared_yaxes=True)
+    rows, cols = math.ceil(n / per_row), min(n, per_row)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02,
+                        vertical_spacing=0.25 / rows, shared_yaxes=True)
     for i in range(n):
+        row, col = i // cols + 1, i % cols + 1
         fig.add_trace(go.Bar(x=list(range(norms.shape[1])), y=norms[i].numpy(),
                              marker=dict(color=superposition[i].clamp(0, 1).numpy(), colorscale="Viridis", cmin=0,
                                          cmax=1, showscale=i == 0,
                                          colorbar=dict(title="superposition")),
-                             hovertemplate="feature %{x}<br>||W|| = %{y:.2f}<extra></extra>"), row=1, col=i + 1)
-        fig.update_xaxes(title_text="feature" if i == 0 else None, row=1, col=i + 1)
-    fig.update_yaxes(title_text="||W<sub>i</sub>||", row=1, col=1)
-    fig.update_layout(height=280, width=max(500, 130 * n), showlegend=False, margin=dict(t=50, l=40, r=20, b=40),
-                      title="Feature norms (dark: a dimension of its own, yellow: shared with other features)")
+                             hovertemplate="feature %{x}<br>||W|| = %{y:.2f}<extra></extra>"), row=row, col=col)
+        fig.update_yaxes(range=[0, max(1.3, norms.max().item() * 1.05)], row=row, col=col)
+    fig.update_xaxes(title_text="feature", row=rows, col=1)
+    fig.update_yaxes(title_text="||W<sub>i</sub>||", col=1)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(height=60 + 200 * rows, width=max(500, 130 * cols), showlegend=False,
+                      margin=dict(t=60, l=50, r=20, b=40),
+                      title="Feature norms (dark: a dimension of its own, yellow: shared)")
+    return fig
+
+
+def plot_instance_geometry(W2: torch.Tensor, importance: torch.Tensor, label: str) -> go.Figure:
+    """One instance's feature directions (left) and norms (right); W2 is [2, n_features]."""
+    norms = W2.norm(dim=0)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5],
+                        subplot_titles=["feature directions", "feature norms ||W<sub>i</sub>||"])
+    for trace in _geometry_traces(W2, importance):
+        fig.add_trace(trace, row=1, col=1)
+    fig.add_trace(go.Bar(x=list(range(len(norms))), y=norms.numpy(), showlegend=False,
+                         marker_color=["#4c78a8" if v >= 0.5 else "#d9d9d9" for v in norms.tolist()]), row=1, col=2)
+    fig.update_xaxes(range=[-1.5, 1.5], row=1, col=1)
+    fig.update_yaxes(range=[-1.5, 1.5], scaleanchor="x", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.5], row=1, col=2)
+    fig.update_xaxes(title_text="feature", row=1, col=2)
+    fig.update_layout(height=330, width=680, margin=dict(t=60, l=30, r=20, b=40),
+                      title=f"{label}: {int((norms >= 0.5).sum())} of {len(norms)} features represented")
     return fig
 
 
 def geometry_explorer(W: torch.Tensor, importance: torch.Tensor, sparsity: torch.Tensor):
     """An ipywidgets slider over the trained sparsities that redraws the 2-D feature geometry.
 
-    Nothing is trained in the callback: W holds one trained instance per sparsity value. Returns a
-    widget to display; in a static page (the book) only its first drawing shows.
+    Nothing is trained in the callback: W holds one trained instance per sparsity value. Where no
+    kernel runs (the book), its static twin shows instead: one plotly figure with every
+    instance behind a plotly slider.
     """
     import ipywidgets as widgets
 
-    options = [(sparsity_label(s), i) for i, s in enumerate(sparsity.tolist())]
-    slider = widgets.SelectionSlider(options=options, value=0, description="sparsity",
-                                     continuous_update=False, layout=widgets.Layout(width="500px"))
-    def draw():
-        i = slider.value
-        norms = W[i].norm(dim=0)
-        fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5],
-                            subplot_titles=["feature directions", "feature norms ||W<sub>i</sub>||"])
-        for trace in _geometry_traces(W[i], importance):
-            fig.add_trace(trace, row=1, col=1)
-        fig.add_trace(go.Bar(x=list(range(len(norms))), y=norms.numpy(), showlegend=False,
-                             marker_color=["#4c78a8" if v >= 0.5 else "#d9d9d9" for v in norms.tolist()]), row=1, col=2)
-        fig.update_xaxes(range=[-1.5, 1.5], row=1, col=1)
-        fig.update_yaxes(range=[-1.5, 1.5], scaleanchor="x", row=1, col=1)
-        fig.update_yaxes(range=[0, 1.5], row=1, col=2)
-        fig.update_xaxes(title_text="feature", row=1, col=2)
-        fig.update_layout(height=330, width=680, margin=dict(t=60, l=30, r=20, b=40),
-                          title=f"{sparsity_label(sparsity[i].item())}: {int((norms >= 0.5).sum())} of {len(norms)} "
-                                "features represented")
-        return fig
-
-    output = redrawn_figure(draw, (slider,))
-    return widgets.VBox([slider, output])
+    labels = [sparsity_label(s) for s in sparsity.tolist()]
+    slider = widgets.SelectionSlider(options=[(label, i) for i, label in enumerate(labels)], value=0,
+                                     description="sparsity", continuous_update=False,
+                                     layout=widgets.Layout(width="500px"))
+    output = redrawn_figure(lambda: plot_instance_geometry(W[slider.value], importance, labels[slider.value]),
+                            (slider,))
+    views = [(label, plot_instance_geometry(W[i], importance, label)) for i, label in enumerate(labels)]
+    return explorer([slider, output], stepped_figure(views, "sparsity"))
 
 
 def plot_dimensions_per_feature(inv_density: torch.Tensor, dims_per_feature: torch.Tensor,
