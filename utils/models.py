@@ -60,13 +60,7 @@ def load_model(name: str | None = None, *, checkpoint: int | None = None, device
         if checkpoint not in steps:
             raise ValueError(f"{name!r} has no checkpoint at step {checkpoint}; it has {steps or 'none'}")
         name = str(MODELS_DIR / name / "checkpoints" / f"step_{checkpoint:05d}")
-    local = _local_folder(name)
-    if local is None:
-        hub_id = HUB_MODELS.get(name, name)
-        _ensure_hub_reachable(name, hub_id)  # before the slow import, so offline fails fast
-        source = hub_id
-    else:
-        source = str(local)
+    source, local = _source(name)
     from transformer_lens.model_bridge import TransformerBridge
 
     model = TransformerBridge.boot_transformers(source, device=device)
@@ -77,6 +71,30 @@ def load_model(name: str | None = None, *, checkpoint: int | None = None, device
     model.enable_compatibility_mode()
     model.eval()
     return model
+
+
+def load_hf_model(name: str | None = None):
+    """The same model as :func:`load_model`, as a plain Hugging Face ``transformers`` model.
+
+    Libraries that hook into ``transformers`` modules directly (pyvene, nnsight) take this form.
+    Its forward pass does not prepend ``<bos>``: pass token ids that start with it, as
+    ``load_model(name).to_tokens(text)`` returns them. Weights are float32 and in eval mode.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source, _ = _source(name or DEFAULT_MODEL)
+    return AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+
+
+def _source(name: str) -> tuple[str, Path | None]:
+    """Where ``name``'s weights load from (a local folder or a hub id), and the local folder if any."""
+    local = _local_folder(name)
+    if local is not None:
+        return str(local), local
+    hub_id = HUB_MODELS.get(name, name)
+    _ensure_hub_reachable(name, hub_id)  # before any slow import, so offline fails fast
+    return hub_id, None
 
 
 def _local_folder(name: str) -> Path | None:
