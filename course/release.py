@@ -3,8 +3,11 @@
 What a learner gets: the chapter notebooks (``chapters/``), ``utils/``, ``models/``, the
 autograder with its public checks only (hidden checks are removed from each chapter's check
 module, see :mod:`autograder.grading.strip`) and the recorded reference outputs that public
-checks replay (``autograder/expected/``), plus README, pyproject and the environment/lock files.
-Never ``solutions/``, ``tests/``, the solved notebooks, the book build, or the grading tools.
+checks replay (``autograder/expected/``), pyproject and the environment/lock files, and a README
+of its own (``course/learner_README.md``) whose commands install and run it from the folder
+itself: the repository's ``./run`` is not shipped. Never ``solutions/``, ``tests/``, the solved
+notebooks, the book build, or the grading tools (only the notebook reader that
+:mod:`autograder.progress` uses, :mod:`autograder.grading.extract`, which runs nothing).
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP_FILES = ["README.md", "pyproject.toml", "environment.yml", "requirements.in", "requirements.lock",
+README = Path(__file__).resolve().parent / "learner_README.md"
+TOP_FILES = ["pyproject.toml", "environment.yml", "requirements.in", "requirements.lock",
              "requirements-tl3.lock", "LICENSE"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".DS_Store")
 NEVER = ("solutions", "tests", "solved", "_build", "book", ".git")
@@ -26,6 +30,10 @@ def _copy_autograder(target: Path) -> list[str]:
 
     shutil.copytree(ROOT / "autograder", target, ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "grading"))
+    (target / "grading").mkdir()
+    shutil.copyfile(ROOT / "autograder" / "grading" / "extract.py", target / "grading" / "extract.py")
+    (target / "grading" / "__init__.py").write_text(
+        '"""Only the notebook reader that `autograder.progress` uses; class grading is not shipped."""\n')
     removed = []
     for module in sorted(target.glob("ch*.py")):
         source = module.read_text()
@@ -54,6 +62,7 @@ def release(out: Path) -> dict:
         if (ROOT / name).is_file():
             text = (ROOT / name).read_text()
             (out / name).write_text(_pyproject(text) if name == "pyproject.toml" else text)
+    shutil.copyfile(README, out / "README.md")
     leaked = [n for n in NEVER if (out / n).exists()]
     if leaked:
         raise RuntimeError(f"the distribution must not contain {leaked}")
