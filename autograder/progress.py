@@ -8,7 +8,8 @@ Without arguments it looks at ``work/`` (where ``./run work`` puts your copies),
 statements that define the chapter's exercises and what they need (no training loops, figures
 or ``check`` calls). That program runs in a child process with a time limit, and the public
 checks run on what it defines, as ``check(...)`` does in the notebook. It reads the notebook
-file, so unsaved changes are not seen.
+file, so unsaved changes are not seen. The child is no sandbox: it is for your own notebooks;
+grade other people's with ``./run grade``.
 """
 from __future__ import annotations
 
