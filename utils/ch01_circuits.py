@@ -143,5 +143,5 @@ def attention_explorer(model, text: str = TEN_PROMPTS[0], layer: int = 0, head: 
     output = redrawn_figure(figure, (text_box, layer_slider, head_slider))
     heads = [(l, h) for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
     static = stepped_figure([(f"L{l}H{h}", plot_attention(model, text, l, h)) for l, h in heads], "head",
-                            active=heads.index((layer, head)))
+                            active=heads.index((layer, head)), gap=120)  # below the rotated tokens
     return explorer([text_box, widgets.HBox([layer_slider, head_slider]), output], static)

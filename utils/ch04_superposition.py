@@ -130,7 +130,7 @@ def plot_instance_geometry(W2: torch.Tensor, importance: torch.Tensor, label: st
     fig.update_yaxes(range=[-1.5, 1.5], scaleanchor="x", row=1, col=1)
     fig.update_yaxes(range=[0, 1.5], row=1, col=2)
     fig.update_xaxes(title_text="feature", row=1, col=2)
-    fig.update_layout(height=330, width=680, margin=dict(t=60, l=30, r=20, b=40),
+    fig.update_layout(height=350, width=680, margin=dict(t=85, l=30, r=20, b=40),
                       title=f"{label}: {int((norms >= 0.5).sum())} of {len(norms)} features represented")
     return fig
 

@@ -61,13 +61,15 @@ def redrawn_figure(make_figure, controls):
     return output
 
 
-def stepped_figure(views: list[tuple[str, go.Figure]], slider_label: str, active: int = 0) -> go.Figure:
+def stepped_figure(views: list[tuple[str, go.Figure]], slider_label: str, active: int = 0,
+                   gap: int = 60) -> go.Figure:
     """One figure holding every view, one shown at a time, chosen by a slider named ``slider_label``.
 
     ``views`` are (step label, figure) pairs drawn on the same axes, for instance one per head or
     per sparsity. The result has all their traces; each slider step makes one view's traces
     visible and shows that view's title. It opens on view ``active``, whose layout (axes, size,
-    title) it keeps.
+    title) it keeps. The slider sits ``gap`` pixels below the plot area, clear of the x axis's
+    tick labels and title.
     """
     fig = go.Figure(layout=views[active][1].layout)
     owner = []  # owner[k]: the view that trace k belongs to
@@ -79,9 +81,9 @@ def stepped_figure(views: list[tuple[str, go.Figure]], slider_label: str, active
                   args=[{"visible": [o == v for o in owner]}, {"title.text": view.layout.title.text}])
              for v, (label, view) in enumerate(views)]
     fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{slider_label}: "),
-                                    pad=dict(t=40), x=0, len=1, y=0, yanchor="top")],
-                      margin=dict(b=(fig.layout.margin.b or 0) + 110),
-                      height=(fig.layout.height or 450) + 110)
+                                    pad=dict(t=gap), x=0, len=1, y=0, yanchor="top")],
+                      margin=dict(b=(fig.layout.margin.b or 0) + gap + 70),
+                      height=(fig.layout.height or 450) + gap + 70)
     return fig
 
 
