@@ -31,7 +31,8 @@ def attribution_patch(model, clean_tokens: Tensor, corrupted_tokens: Tensor, ans
     def keep_gradient(grad, hook):
         stored["grad"] = grad.detach().clone()
 
-    with model.hooks(fwd_hooks=[(hook_name, keep_activation)], bwd_hooks=[(hook_name, keep_gradient)]):
+    hooks = model.hooks(fwd_hooks=[(hook_name, keep_activation)], bwd_hooks=[(hook_name, keep_gradient)])
+    with torch.enable_grad(), hooks:  # a backward pass, even where the caller turned gradients off
         logits = model(corrupted_tokens)
         logit_difference(logits, answer, wrong).mean().backward()
     model.zero_grad(set_to_none=True)
