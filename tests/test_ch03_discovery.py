@@ -50,18 +50,18 @@ def test_edge_attribution_recovers_exactly_the_planted_edges(planted, seed):
     assert scores[planted_mask].abs().min() > 4 * scores[~planted_mask].abs().max()
 
 
-def test_threshold_between_scores_decides_the_circuit(planted):
-    """A threshold above the K-composition edge loses it, and with it the edge into head 0.0,
-    which then no longer leads to the logits."""
-    batch = D.planted_batch(16, seed=3)
-    deltas, grads = D.edge_inputs(planted, *batch)
+def test_cutting_the_k_composition_edge_prunes_the_previous_token_head(planted):
+    """With the edge 0.0 -> 1.0.k removed, head 0.0 reaches the logits no more, so the edge into
+    its value goes too, although its own score is above the threshold."""
+    deltas, grads = D.edge_inputs(planted, *D.planted_batch(16, seed=3))
     scores = S.edge_attribution_scores(deltas, grads, D.edge_mask(planted))
     writers, readers = D.graph_nodes(planted)
-    k_edge = float(scores[writers.index("A0.0"), readers.index("A1.0.k")].abs())
-    circuit = S.circuit_from_scores(scores, k_edge * 1.01, D.reader_owner(planted))
+    into_value = (writers.index("embed"), readers.index("A0.0.v"))
+    assert scores[into_value].abs() > D.PLANTED_THRESHOLD
+    scores[writers.index("A0.0"), readers.index("A1.0.k")] = 0.0
+    circuit = S.circuit_from_scores(scores, D.PLANTED_THRESHOLD, D.reader_owner(planted))
     kept = {(writers[w], readers[r]) for w, r in circuit.nonzero().tolist()}
-    assert ("A0.0", "A1.0.k") not in kept and ("embed", "A0.0.v") not in kept
-    assert ("A1.0", "logits") in kept
+    assert kept == set(D.PLANTED_EDGES) - {("A0.0", "A1.0.k"), ("embed", "A0.0.v")}
 
 
 def test_faithfulness_of_the_planted_circuit(planted):
