@@ -1,7 +1,8 @@
 """A fresh virtual environment for tests that install the course the way a learner does.
 
-Packages come from pip's usual sources and its wheel cache (on CI machines a local wheel folder
-holds the CPU build of torch), so a fresh install takes a minute or two, not a multi-GB download.
+Packages come from pip's usual sources and caches (on the course's machines a local wheel folder
+holds the CPU build of torch), never a multi-GB CUDA download. Installing the lock still takes
+minutes: the first-cell test took 18 min on 2 cores shared with three other jobs (4 min of CPU).
 """
 from __future__ import annotations
 

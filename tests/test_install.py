@@ -84,7 +84,7 @@ def test_the_first_cell_installs_the_course_in_a_fresh_environment(tmp_path):
     notebook_folder = tmp_path / "content"
     notebook_folder.mkdir()
     env = clean_env(COURSE_REPO=f"file://{ROOT}", COURSE_DIR=str(tmp_path / "course"), TORCH_INDEX="")
-    done = run([str(python), "-c", SNIPPET + AFTER_INSTALL], cwd=notebook_folder, env=env, timeout=1500)
+    done = run([str(python), "-c", SNIPPET + AFTER_INSTALL], cwd=notebook_folder, env=env, timeout=2400)
     assert "installed the course" in done.stdout and "all checks passed" in done.stdout
     again = run([str(python), "-c", SNIPPET + "\nimport autograder"], cwd=notebook_folder, env=env, timeout=120)
     assert again.stdout == "", "the second session reinstalled the course"

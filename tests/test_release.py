@@ -50,7 +50,7 @@ def test_the_distribution_installs_from_its_readme_and_its_public_checks_pass_an
     then one check that passes and one that fails, replayed from recorded outputs."""
     readme = (dist / "README.md").read_text()
     for command in readme_commands(readme, "Install"):
-        run(CPU_INDEX_OPTION.sub("", command), cwd=dist, timeout=1500)
+        run(CPU_INDEX_OPTION.sub("", command), cwd=dist, timeout=2400)
     python = dist / ".venv" / "bin" / "python"
     assert python.exists(), "the README did not create .venv"
 
