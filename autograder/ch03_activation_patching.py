@@ -9,6 +9,292 @@ import torch
 from autograder.core import check_model, checks, expect, expect_close, expect_tensor
 
 # ============================================================ part 1: metrics and patching (H4)
+from utils import ch03_activation_patching as _data
+
+
+def _gen(seed: int | None) -> torch.Generator | None:
+    """A generator seeded with ``seed``; None (torch's global generator) for fresh draws."""
+    return None if seed is None else torch.Generator().manual_seed(seed)
+
+
+_CAPITAL_SUBJECTS = ["Germany", "France", "Italy", "Spain", "Japan", "Egypt", "Peru", "Kenya", "Canada", "Poland"]
+
+
+def _facts(seed: int | None):
+    """The check model and three capital prompts (short, so every patch is quick) drawn with ``seed``."""
+    model = check_model()
+    pick = torch.randperm(len(_CAPITAL_SUBJECTS), generator=_gen(seed))[:3]
+    data = _data.facts_data(model, [_CAPITAL_SUBJECTS[i] for i in pick], seed=int(pick[0]))
+    return model, data
+
+
+def _caches(model, data):
+    with torch.no_grad():
+        _, clean = model.run_with_cache(data.clean)
+        _, corrupted = model.run_with_cache(data.corrupted)
+    return clean, corrupted
+
+
+def _expect_patching(impl, ref, model, args, *, hint: str, what: str = "the output", atol: float = 1e-3) -> None:
+    """The learner's patching result matches the reference's; leftover hooks are removed."""
+    expected = ref(model, *args)
+    try:
+        actual = impl(model, *args)
+    finally:
+        model.reset_hooks()
+    expect_close(actual, expected, atol=atol, rtol=1e-3, what=what, hint=hint)
+
+
+# --- logit_difference ------------------------------------------------------------------------
+
+
+def _random_logits(seed, batch=3, pos=5, vocab=11):
+    g = _gen(seed)
+    logits = torch.randn(batch, pos, vocab, generator=g) * 3
+    answer, wrong = torch.randint(0, vocab, (batch,), generator=g), torch.randint(0, vocab, (batch,), generator=g)
+    return logits, answer, wrong
+
+
+@checks("logit_difference")
+def check_random_logits(impl, ref):
+    """Random logits: logit of the answer minus logit of the wrong token at the last position."""
+    logits, answer, wrong = _random_logits(0)
+    expect_close(impl(logits, answer, wrong), ref(logits, answer, wrong), atol=1e-5,
+                 hint="use the final position only (logits[:, -1]), one value per prompt, answer minus wrong; "
+                      "logits, not probabilities")
+
+
+@checks("logit_difference")
+def check_on_the_model(impl, ref):
+    """The check model's logits on capital prompts."""
+    model, data = _facts(0)
+    with torch.no_grad():
+        logits = model(data.clean)
+    expect_close(impl(logits, data.answer, data.wrong), ref(logits, data.answer, data.wrong), atol=1e-4,
+                 hint="prompt i's answer is answer[i]: index the batch and the token together (gather), "
+                      "not logits[:, -1, answer], which is [batch, batch]")
+
+
+@checks("logit_difference", hidden=True)
+def check_fresh_logits(impl, ref):
+    """Fresh logits of fresh sizes."""
+    logits, answer, wrong = _random_logits(None, *(int(torch.randint(lo, hi, ())) for lo, hi in ((2, 6), (2, 9), (5, 40))))
+    expect_close(impl(logits, answer, wrong), ref(logits, answer, wrong), atol=1e-5,
+                 hint="logits[b, -1, answer[b]] - logits[b, -1, wrong[b]] for every prompt b")
+
+
+# --- normalised_metric -----------------------------------------------------------------------
+
+
+@checks("normalised_metric")
+def check_end_points_and_values(impl, ref):
+    """The clean value maps to 1, the corrupted one to 0, others linearly, also when clean < corrupted."""
+    value = torch.tensor([[2.0, -1.0, 0.5], [8.0, 3.0, -4.0]])
+    for clean, corrupted in ((torch.tensor(8.0), torch.tensor(-1.0)), (torch.tensor(-2.0), torch.tensor(3.0))):
+        expect_close(impl(value, clean, corrupted), ref(value, clean, corrupted), atol=1e-6,
+                     what=f"the normalised values for clean={clean.item()}, corrupted={corrupted.item()}",
+                     hint="(value - corrupted) / (clean - corrupted): 0 at the corrupted run, 1 at the clean run")
+
+
+@checks("normalised_metric", hidden=True)
+def check_fresh_values(impl, ref):
+    """Fresh values and end points."""
+    value, clean, corrupted = torch.randn(3, 4) * 5, torch.randn(()) * 5 + 6, torch.randn(()) * 2
+    expect_close(impl(value, clean, corrupted), ref(value, clean, corrupted), atol=1e-5,
+                 hint="(value - corrupted) / (clean - corrupted), shaped like value")
+
+
+# --- probability_difference ------------------------------------------------------------------
+
+
+def _year_case(seed, batch=4, vocab=130):
+    g = _gen(seed)
+    years = torch.randperm(vocab, generator=g)[:100]
+    logits = torch.randn(batch, 3, vocab, generator=g) * 2
+    logits[:, -1, years] += 2.0                      # most of the mass on years, not all of it
+    return logits, years, torch.randint(0, 100, (batch,), generator=g)
+
+
+@checks("probability_difference")
+def check_extremes(impl, ref):
+    """All mass on the start year gives -1, all on the next year gives +1."""
+    years, start = torch.arange(5, 105), torch.tensor([30, 30])
+    logits = torch.full((2, 2, 110), -50.0)
+    logits[0, -1, years[30]] = 50.0
+    logits[1, -1, years[31]] = 50.0
+    expect_close(impl(logits, years, start), torch.tensor([-1.0, 1.0]), atol=1e-4,
+                 what="the metric with all probability on the start year (row 0) and on the year after (row 1)",
+                 hint="the start year itself is not greater than the start: it counts against, with the years below")
+
+
+@checks("probability_difference")
+def check_random_logits(impl, ref):
+    """Random logits over a vocabulary where some mass falls outside the year tokens."""
+    logits, years, start = _year_case(0)
+    expect_close(impl(logits, years, start), ref(logits, years, start), atol=1e-5,
+                 hint="softmax over the whole vocabulary at the final position, then sum the year tokens' "
+                      "probabilities; year_tokens[y] is the token of year y")
+
+
+@checks("probability_difference", hidden=True)
+def check_fresh_logits(impl, ref):
+    """Fresh logits, year tokens and start years."""
+    logits, years, start = _year_case(None, batch=int(torch.randint(2, 7, ())))
+    expect_close(impl(logits, years, start), ref(logits, years, start), atol=1e-5,
+                 hint="P(years > start) - P(years <= start), probabilities from a softmax over the whole vocabulary")
+
+
+# --- the patching exercises ------------------------------------------------------------------
+
+
+def _patching_check(impl, ref, seed, *, noising: bool, hint: str) -> None:
+    model, data = _facts(seed)
+    clean, corrupted = _caches(model, data)
+    args = (data.clean, corrupted) if noising else (data.corrupted, clean)
+    direction = "noising (corrupted cache into the clean prompts)" if noising else "denoising (clean cache into the corrupted prompts)"
+    _expect_patching(impl, ref, model, (*args, data.answer, data.wrong), what=f"the result of {direction}", hint=hint)
+
+
+RESIDUAL_HINT = ("patch blocks.{layer}.hook_resid_pre at one position at a time (resid[:, pos] = cache value), "
+                 "for every prompt of the batch, and record the *mean* logit difference; [n_layers, pos]")
+
+
+@checks("patch_residual_stream")
+def check_denoising(impl, ref):
+    """Clean residual stream into corrupted capital prompts."""
+    _patching_check(impl, ref, 0, noising=False, hint=RESIDUAL_HINT)
+
+
+@checks("patch_residual_stream")
+def check_noising(impl, ref):
+    """Corrupted residual stream into clean capital prompts."""
+    _patching_check(impl, ref, 1, noising=True, hint="patch *from* source_cache *into* a run on tokens, whichever "
+                    "of the two is clean; " + RESIDUAL_HINT)
+
+
+@checks("patch_residual_stream", hidden=True)
+def check_fresh_prompts(impl, ref):
+    """Fresh capital prompts, denoising."""
+    _patching_check(impl, ref, None, noising=False, hint=RESIDUAL_HINT)
+
+
+LAYER_HINT = ("index 0: blocks.{layer}.hook_attn_out, index 1: blocks.{layer}.hook_mlp_out, each patched at one "
+              "position at a time; [2, n_layers, pos]")
+
+
+@checks("patch_layer_outputs")
+def check_denoising(impl, ref):
+    """Clean attention and MLP outputs into corrupted capital prompts."""
+    _patching_check(impl, ref, 2, noising=False, hint=LAYER_HINT)
+
+
+@checks("patch_layer_outputs", hidden=True)
+def check_fresh_noising(impl, ref):
+    """Fresh capital prompts, noising."""
+    _patching_check(impl, ref, None, noising=True, hint=LAYER_HINT)
+
+
+HEAD_HINT = "patch z[:, :, head] of blocks.{layer}.attn.hook_z (every position, one head); [n_layers, n_heads]"
+
+
+@checks("patch_head_outputs")
+def check_denoising(impl, ref):
+    """Clean head outputs into corrupted capital prompts."""
+    _patching_check(impl, ref, 3, noising=False, hint=HEAD_HINT)
+
+
+@checks("patch_head_outputs")
+def check_noising(impl, ref):
+    """Corrupted head outputs into clean capital prompts."""
+    _patching_check(impl, ref, 4, noising=True, hint=HEAD_HINT)
+
+
+@checks("patch_head_outputs", hidden=True)
+def check_fresh_prompts(impl, ref):
+    """Fresh capital prompts, denoising."""
+    _patching_check(impl, ref, None, noising=False, hint=HEAD_HINT)
+
+
+BY_POSITION_HINT = "patch z[:, pos, head] of blocks.{layer}.attn.hook_z, one (position, head) at a time; [n_layers, pos, n_heads]"
+
+
+@checks("patch_head_outputs_by_position")
+def check_denoising(impl, ref):
+    """Clean head outputs into corrupted capital prompts, one position at a time."""
+    _patching_check(impl, ref, 5, noising=False, hint=BY_POSITION_HINT)
+
+
+@checks("patch_head_outputs_by_position", hidden=True)
+def check_fresh_noising(impl, ref):
+    """Fresh capital prompts, noising."""
+    _patching_check(impl, ref, None, noising=True, hint=BY_POSITION_HINT)
+
+
+# --- causal_tracing --------------------------------------------------------------------------
+
+
+def _tracing_check(impl, ref, seed) -> None:
+    model, data = _facts(seed)
+    mask = _data.changed_mask(data)
+    noise = torch.randn(*data.clean.shape, model.cfg.d_model, generator=_gen(seed)) * 0.5
+    _expect_patching(impl, ref, model, (data.clean, mask, noise, data.answer), atol=1e-4,
+                     hint="add noise * mask to hook_embed (the subject only), restore blocks.{layer}.hook_resid_pre "
+                          "at one position from a clean run *without* noise, and average P(answer) at the final "
+                          "position (softmax, not logits); [n_layers, pos]")
+
+
+@checks("causal_tracing")
+def check_capital_prompts(impl, ref):
+    """Three capital prompts with seeded noise on the country."""
+    _tracing_check(impl, ref, 0)
+
+
+@checks("causal_tracing", hidden=True)
+def check_fresh_noise(impl, ref):
+    """Fresh prompts and fresh noise."""
+    _tracing_check(impl, ref, None)
+
+
+# --- path_patch ------------------------------------------------------------------------------
+
+
+def _path_check(impl, ref, seed, sender, receiver, component) -> None:
+    model, data = _facts(seed)
+    clean, _ = _caches(model, data)
+    where = "the logits" if receiver is None else f"head {tuple(receiver)}'s {component}"
+    _expect_patching(impl, ref, model, (data.corrupted, clean, sender, receiver, component, data.answer, data.wrong),
+                     what=f"the logit difference with the path from head {tuple(sender)} to {where} patched",
+                     hint="freeze every other head's hook_z and every hook_mlp_out at the plain run's values while "
+                          "the sender's z comes from the source; then patch only the receiver's "
+                          "hook_{q,k,v}[:, :, head] from that run into a plain run (or, for the logits, use the "
+                          "frozen run's own logits)")
+
+
+@checks("path_patch")
+def check_to_each_input(impl, ref):
+    """From a first-layer head to a last-layer head's queries, keys and values."""
+    model = check_model()
+    last = model.cfg.n_layers - 1
+    for component in "qkv":
+        _path_check(impl, ref, 6, (0, 0), (last, model.cfg.n_heads - 1), component)
+
+
+@checks("path_patch")
+def check_to_the_logits(impl, ref):
+    """From a middle head straight to the logits."""
+    model = check_model()
+    _path_check(impl, ref, 7, (model.cfg.n_layers // 2, 1), None, "q")
+
+
+@checks("path_patch", hidden=True)
+def check_fresh_path(impl, ref):
+    """A fresh sender, receiver and input."""
+    model = check_model()
+    s_layer = int(torch.randint(model.cfg.n_layers - 1, ()))
+    sender = (s_layer, int(torch.randint(model.cfg.n_heads, ())))
+    receiver = (int(torch.randint(s_layer + 1, model.cfg.n_layers, ())), int(torch.randint(model.cfg.n_heads, ())))
+    _path_check(impl, ref, None, sender, receiver, "qkv"[int(torch.randint(3, ()))])
+
 
 # ============================================================ part 2: attribution, discovery, faithfulness (H5)
 

@@ -3,6 +3,223 @@ import torch
 from torch import Tensor
 
 # ============================================================ part 1: metrics and patching (H4)
+from tqdm.auto import tqdm
+
+
+def logit_difference(logits: Tensor, answer: Tensor, wrong: Tensor) -> Tensor:
+    """How much more the model believes the right answer than the wrong one, per prompt.
+
+    logits: [batch, pos, d_vocab] model outputs; answer, wrong: [batch] token ids.
+    Returns [batch]: at the final position, logit(answer) - logit(wrong). A difference of
+    logits is a difference of log-probabilities (the normaliser cancels), so it measures the
+    preference without caring about the rest of the vocabulary.
+    """
+    final = logits[:, -1]
+    return final.gather(-1, answer[:, None])[:, 0] - final.gather(-1, wrong[:, None])[:, 0]
+
+
+def normalised_metric(value: Tensor, clean: Tensor, corrupted: Tensor) -> Tensor:
+    """Rescale a metric so that the corrupted run scores 0 and the clean run scores 1.
+
+    value: a tensor of metric values (any shape), e.g. one per patched component.
+    clean, corrupted: 0-d tensors, the metric on the clean and on the corrupted run.
+    Returns a tensor shaped like ``value``: (value - corrupted) / (clean - corrupted).
+    """
+    return (value - corrupted) / (clean - corrupted)
+
+
+def probability_difference(logits: Tensor, year_tokens: Tensor, start: Tensor) -> Tensor:
+    """The greater-than metric of Hanna et al. (2023), per prompt.
+
+    logits: [batch, pos, d_vocab]; year_tokens: [100] the token ids of "00", "01", ... "99";
+    start: [batch] the two-digit start year of each prompt (an int 0..99).
+    Take the probabilities of the final position (softmax over the whole vocabulary) of the
+    100 year tokens. Returns [batch]: the total probability of the years greater than the
+    start, minus that of the years up to and including the start.
+    """
+    probs = logits[:, -1].softmax(dim=-1)[:, year_tokens]                       # [batch, 100]
+    later = torch.arange(len(year_tokens), device=logits.device)[None] > start[:, None]
+    return (probs * later).sum(-1) - (probs * ~later).sum(-1)
+
+
+def patch_residual_stream(model, tokens: Tensor, source_cache, answer: Tensor, wrong: Tensor) -> Tensor:
+    """Patch the residual stream one layer and one position at a time.
+
+    model: a TransformerBridge. tokens: [batch, pos], the run to patch *into*.
+    source_cache: an ActivationCache of a run on other tokens of the same shape, the values
+    to patch *from*. (Clean cache into corrupted tokens: denoising; corrupted cache into clean
+    tokens: noising.) answer, wrong: [batch] token ids.
+    For every layer l and position p, run ``tokens`` with ``blocks.{l}.hook_resid_pre`` at
+    position p replaced by the source's value there (every prompt of the batch at once).
+    Returns [n_layers, pos]: the mean logit difference of each patched run.
+    """
+    n_layers, n_pos = model.cfg.n_layers, tokens.shape[1]
+    results = torch.zeros(n_layers, n_pos)
+    for layer in tqdm(range(n_layers), desc="residual stream", leave=False):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(n_pos):
+            def patch(resid, hook, pos=pos):
+                resid = resid.clone()
+                resid[:, pos] = source_cache[name][:, pos]
+                return resid
+            with torch.no_grad():
+                logits = model.run_with_hooks(tokens, fwd_hooks=[(name, patch)])
+            results[layer, pos] = logit_difference(logits, answer, wrong).mean()
+    return results
+
+
+def patch_layer_outputs(model, tokens: Tensor, source_cache, answer: Tensor, wrong: Tensor) -> Tensor:
+    """Patch the output of every attention layer and every MLP, one position at a time.
+
+    Arguments as in :func:`patch_residual_stream`. The outputs are ``blocks.{l}.hook_attn_out``
+    and ``blocks.{l}.hook_mlp_out``, each [batch, pos, d_model].
+    Returns [2, n_layers, pos]: index 0 holds the mean logit difference with the attention
+    output of layer l at position p patched, index 1 the same for the MLP output.
+    """
+    n_layers, n_pos = model.cfg.n_layers, tokens.shape[1]
+    results = torch.zeros(2, n_layers, n_pos)
+    for kind, component in enumerate(["attn_out", "mlp_out"]):
+        for layer in tqdm(range(n_layers), desc=component, leave=False):
+            name = f"blocks.{layer}.hook_{component}"
+            for pos in range(n_pos):
+                def patch(out, hook, pos=pos):
+                    out = out.clone()
+                    out[:, pos] = source_cache[name][:, pos]
+                    return out
+                with torch.no_grad():
+                    logits = model.run_with_hooks(tokens, fwd_hooks=[(name, patch)])
+                results[kind, layer, pos] = logit_difference(logits, answer, wrong).mean()
+    return results
+
+
+def patch_head_outputs(model, tokens: Tensor, source_cache, answer: Tensor, wrong: Tensor) -> Tensor:
+    """Patch every attention head's output, at all positions at once.
+
+    Arguments as in :func:`patch_residual_stream`. A head's output is its slice of
+    ``blocks.{l}.attn.hook_z`` ([batch, pos, n_heads, d_head]), before W_O mixes the heads.
+    Returns [n_layers, n_heads]: the mean logit difference with head (l, h) patched.
+    """
+    results = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in tqdm(range(model.cfg.n_layers), desc="heads", leave=False):
+        name = f"blocks.{layer}.attn.hook_z"
+        for head in range(model.cfg.n_heads):
+            def patch(z, hook, head=head):
+                z = z.clone()
+                z[:, :, head] = source_cache[name][:, :, head]
+                return z
+            with torch.no_grad():
+                logits = model.run_with_hooks(tokens, fwd_hooks=[(name, patch)])
+            results[layer, head] = logit_difference(logits, answer, wrong).mean()
+    return results
+
+
+def patch_head_outputs_by_position(model, tokens: Tensor, source_cache, answer: Tensor, wrong: Tensor) -> Tensor:
+    """Patch every attention head's output at one position at a time.
+
+    As :func:`patch_head_outputs`, but only ``hook_z[:, p, h]`` is patched.
+    Returns [n_layers, pos, n_heads] (TransformerLens's order).
+    """
+    n_layers, n_pos, n_heads = model.cfg.n_layers, tokens.shape[1], model.cfg.n_heads
+    results = torch.zeros(n_layers, n_pos, n_heads)
+    for layer in tqdm(range(n_layers), desc="heads by position", leave=False):
+        name = f"blocks.{layer}.attn.hook_z"
+        for pos in range(n_pos):
+            for head in range(n_heads):
+                def patch(z, hook, pos=pos, head=head):
+                    z = z.clone()
+                    z[:, pos, head] = source_cache[name][:, pos, head]
+                    return z
+                with torch.no_grad():
+                    logits = model.run_with_hooks(tokens, fwd_hooks=[(name, patch)])
+                results[layer, pos, head] = logit_difference(logits, answer, wrong).mean()
+    return results
+
+
+def causal_tracing(model, tokens: Tensor, subject_mask: Tensor, noise: Tensor, answer: Tensor) -> Tensor:
+    """Causal tracing (Meng et al. 2022): corrupt the subject with noise, restore one state.
+
+    model: a TransformerBridge. tokens: [batch, pos]. subject_mask: [batch, pos] bool, True on
+    the subject's tokens. noise: [batch, pos, d_model], added to the token embeddings
+    (``hook_embed``) where subject_mask is True, and nowhere else. answer: [batch] token ids.
+    For every layer l and position p, run the noised model with ``blocks.{l}.hook_resid_pre``
+    at position p restored to its value in a clean run (no noise) of the same tokens.
+    Returns [n_layers, pos]: the mean probability of ``answer`` at the final position.
+    """
+    with torch.no_grad():
+        _, clean_cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("hook_resid_pre"))
+
+    def add_noise(embed, hook):
+        return embed + noise * subject_mask[..., None].to(embed.dtype)
+
+    n_layers, n_pos = model.cfg.n_layers, tokens.shape[1]
+    results = torch.zeros(n_layers, n_pos)
+    for layer in tqdm(range(n_layers), desc="causal tracing", leave=False):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(n_pos):
+            def restore(resid, hook, pos=pos):
+                resid = resid.clone()
+                resid[:, pos] = clean_cache[name][:, pos]
+                return resid
+            with torch.no_grad():
+                logits = model.run_with_hooks(tokens, fwd_hooks=[("hook_embed", add_noise), (name, restore)])
+            probs = logits[:, -1].softmax(dim=-1)
+            results[layer, pos] = probs.gather(-1, answer[:, None]).mean()
+    return results
+
+
+def path_patch(model, tokens: Tensor, source_cache, sender: tuple, receiver: tuple | None, component: str,
+               answer: Tensor, wrong: Tensor) -> Tensor:
+    """Patch the path from one head to another head's input, or to the logits.
+
+    model: a TransformerBridge. tokens: [batch, pos], the run to patch into; source_cache: a
+    cache of the other run (as in :func:`patch_residual_stream`). sender: (layer, head).
+    receiver: (layer, head) of a later layer, with component "q", "k" or "v" naming which of
+    its inputs the path enters; or None for the path straight to the logits (component is
+    then ignored). answer, wrong: [batch] token ids.
+    1. Run ``tokens`` with the sender's ``hook_z`` slice taken from the source, and every other
+       head's ``hook_z`` and every ``hook_mlp_out`` frozen at their values in a plain run of
+       ``tokens``: the residual stream now differs from the plain run by the sender's change
+       alone.
+    2. Receiver None: the logits of that run are the answer. Otherwise record the receiver's
+       ``blocks.{l}.attn.hook_{component}`` slice in it, and run ``tokens`` once more with
+       only that slice patched in.
+    Returns a 0-d tensor, the mean logit difference of the final run.
+    """
+    s_layer, s_head = sender
+    writers = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
+    if not getattr(model.cfg, "attn_only", False):
+        writers += [f"blocks.{layer}.hook_mlp_out" for layer in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, plain = model.run_with_cache(tokens, names_filter=lambda name: name in writers)
+
+    def frozen_at(name):
+        def freeze(act, hook):
+            act = plain[name].clone()
+            if name == f"blocks.{s_layer}.attn.hook_z":
+                act[:, :, s_head] = source_cache[name][:, :, s_head]
+            return act
+        return freeze
+
+    frozen = [(name, frozen_at(name)) for name in writers]
+    if receiver is None:
+        with torch.no_grad():
+            logits = model.run_with_hooks(tokens, fwd_hooks=frozen)
+        return logit_difference(logits, answer, wrong).mean()
+    r_layer, r_head = receiver
+    name, stored = f"blocks.{r_layer}.attn.hook_{component}", {}
+
+    def record(act, hook):
+        stored["value"] = act[:, :, r_head].clone()
+
+    def patch(act, hook):
+        act = act.clone()
+        act[:, :, r_head] = stored["value"]
+        return act
+
+    with torch.no_grad():
+        model.run_with_hooks(tokens, fwd_hooks=frozen + [(name, record)])
+        logits = model.run_with_hooks(tokens, fwd_hooks=[(name, patch)])
+    return logit_difference(logits, answer, wrong).mean()
 
 # ============================================================ part 2: attribution, discovery, faithfulness (H5)
 
