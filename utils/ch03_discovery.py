@@ -234,3 +234,58 @@ def planted_batch(n: int, half_len: int = 8, seed: int = 0) -> tuple[Tensor, Ten
     seqs = torch.stack([torch.cat([r, r[:half_len - 2]]) for r in rows])
     answers = torch.stack([r[half_len - 2] for r in rows])
     return seqs[:n], seqs[n:], answers[:n], answers[n:]
+
+
+# --- from edges to components, sweeps and figures --------------------------------------------
+
+
+def circuit_components(model, circuit: Tensor) -> tuple[list, list]:
+    """The heads [(layer, head)] and MLP layers that send at least one edge of ``circuit``
+    ([n_writers, n_readers] bool); the embedding is always there and is not listed."""
+    writers, _ = graph_nodes(model)
+    senders = [writers[w] for w in circuit.any(dim=1).nonzero()[:, 0].tolist()]
+    heads = [tuple(int(x) for x in s[1:].split(".")) for s in senders if s.startswith("A")]
+    return heads, [int(s[1:]) for s in senders if s.startswith("M")]
+
+
+def threshold_sweep(model, data, scores: Tensor, reference: Tensor, faithfulness, circuit_from_scores,
+                    n_thresholds: int = 10) -> list[dict]:
+    """For thresholds from the largest |score| down to a thousandth of it: the circuit's edges,
+    heads and MLPs, and the share of the logit difference it keeps (mean over prompts, divided
+    by the full model's) with its top-1 accuracy. ``faithfulness`` and ``circuit_from_scores``
+    are the chapter's exercises; ``data`` has clean, answer and wrong."""
+    top = float(scores.abs().max())
+    every = [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
+    full, _ = faithfulness(model, data.clean, data.answer, data.wrong, reference, every, list(range(model.cfg.n_layers)))
+    rows = []
+    for threshold in torch.logspace(0, -3, n_thresholds).tolist():
+        circuit = circuit_from_scores(scores, threshold * top, reader_owner(model))
+        heads, mlps = circuit_components(model, circuit)
+        kept, correct = faithfulness(model, data.clean, data.answer, data.wrong, reference, heads, mlps)
+        rows.append(dict(threshold=threshold * top, edges=int(circuit.sum()), heads=heads, mlps=mlps,
+                         kept=float(kept.mean() / full.mean()), top1=float(correct.mean())))
+    return rows
+
+
+def smallest_faithful(rows: list[dict], top1: bool = True, level: float = 0.8) -> dict:
+    """The first (smallest) circuit of a sweep that keeps ``level`` of the logit difference and,
+    if ``top1``, has top-1 accuracy ``level``; the largest one if none does."""
+    return next((r for r in rows if r["kept"] >= level and (r["top1"] >= level or not top1)), rows[-1])
+
+
+def sweep_figure(sweeps: dict, without_top1: tuple = ()):
+    """Share of the logit difference kept and top-1 accuracy against the number of edges, one
+    line per task (``sweeps``: task name -> rows of :func:`threshold_sweep`); no top-1 line for
+    the tasks in ``without_top1`` (greater-than: many answers are right, not only the one)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for task, rows in sweeps.items():
+        edges = [r["edges"] for r in rows]
+        fig.add_scatter(x=edges, y=[r["kept"] for r in rows], mode="lines+markers", name=f"{task}: logit diff. kept")
+        if task not in without_top1:
+            fig.add_scatter(x=edges, y=[r["top1"] for r in rows], mode="lines+markers", line_dash="dot",
+                            name=f"{task}: top-1")
+    fig.update_layout(title="Circuits found by edge attribution: size against faithfulness", xaxis_type="log",
+                      xaxis_title="edges kept", yaxis_title="share kept / accuracy")
+    return fig
