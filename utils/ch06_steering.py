@@ -56,31 +56,21 @@ def accuracy(acts: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: torch
 
 # ------------------------------------------------------------------------------- measuring
 
-def verdict_logit_difference(model, layer: int | None = None, vector: torch.Tensor | None = None,
-                             fwd_hooks: list | None = None) -> torch.Tensor:
-    """logit(" good") - logit(" bad") at the last position of every :data:`VERDICT_PROMPTS`
-    prompt, with ``vector`` added at ``blocks.{layer}.hook_resid_pre`` and/or other hooks. [n_prompts]"""
+def verdict_logit_difference(logits: torch.Tensor, model) -> torch.Tensor:
+    """logit(" good") - logit(" bad") at the last position of each row of ``logits``."""
     good, bad = (model.to_single_token(POLARITY_WORDS[p]) for p in ("positive", "negative"))
-    hooks = list(fwd_hooks or [])
-    if vector is not None:
-        hooks.append((f"blocks.{layer}.hook_resid_pre", lambda act, hook: act + vector))
-    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-        logits = model(model.to_tokens(VERDICT_PROMPTS))[:, -1]
-    return logits[:, good] - logits[:, bad]
+    return logits[:, -1, good] - logits[:, -1, bad]
 
 
-def sample_continuations(model, prompt: str, n: int, new_tokens: int, seed: int,
-                         layer: int | None = None, vector: torch.Tensor | None = None) -> list[str]:
-    """``n`` continuations of ``prompt`` sampled at temperature 1 from a seeded generator, with
-    ``vector`` added to the residual stream entering ``layer`` at every position (if given)."""
+def sample_continuations(model, prompt: str, n: int, new_tokens: int, seed: int, next_logits) -> list[str]:
+    """``n`` continuations of ``prompt`` sampled at temperature 1 from a seeded generator;
+    ``next_logits(tokens)`` gives the (possibly steered) logits [batch, pos, d_vocab]."""
     generator = torch.Generator().manual_seed(seed)
     tokens = model.to_tokens(prompt).repeat(n, 1)
     start = tokens.shape[1]
-    hooks = [] if vector is None else [(f"blocks.{layer}.hook_resid_pre", lambda act, hook: act + vector)]
-    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-        for _ in range(new_tokens):
-            probs = model(tokens)[:, -1].float().softmax(dim=-1)
-            tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)], dim=1)
+    for _ in range(new_tokens):
+        probs = next_logits(tokens)[:, -1].float().softmax(dim=-1)
+        tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)], dim=1)
     return [model.to_string(row[start:]) for row in tokens]
 
 
@@ -100,30 +90,37 @@ def mean_and_error(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std() / len(values) ** 0.5)
 
 
-def dose_response(model, layer: int, directions: dict[str, torch.Tensor], alphas: list[float],
-                  n_samples: int = 60, new_tokens: int = 6, seed: int = 0) -> list[dict]:
-    """Steer with every (unit) direction at every coefficient; measure the verdict logit
-    difference and the polarity of sampled continuations, each with its standard error.
+def dose_response(model, layer: int, directions: dict[str, torch.Tensor], alphas: list[float], steered_logits,
+                  kl_cost, n_samples: int = 60, new_tokens: int = 6, seed: int = 0) -> list[dict]:
+    """Steer with every direction, scaled to norm alpha, at every coefficient, through the
+    exercises ``steered_logits`` and ``kl_cost``. Measures the verdict logit difference on
+    :data:`VERDICT_PROMPTS` and its cost (KL to the unsteered model there), and the polarity of
+    ``n_samples`` seeded continuations of :data:`STEER_PROMPT`, each with its standard error.
     Returns one row per (direction name, alpha)."""
+    verdicts = model.to_tokens(VERDICT_PROMPTS)
+    clean = steered_logits(model, verdicts, layer, torch.zeros(model.cfg.d_model))
     rows = []
     for name, direction in directions.items():
         unit = direction / direction.norm()
         for alpha in tqdm(alphas, desc=f"steering ({name})"):
             vector = alpha * unit
-            logit_mean, logit_se = mean_and_error(verdict_logit_difference(model, layer, vector))
-            texts = sample_continuations(model, STEER_PROMPT, n_samples, new_tokens, seed, layer, vector)
+            logits = steered_logits(model, verdicts, layer, vector)
+            logit_mean, logit_se = mean_and_error(verdict_logit_difference(logits, model))
+            texts = sample_continuations(model, STEER_PROMPT, n_samples, new_tokens, seed,
+                                         lambda tokens: steered_logits(model, tokens, layer, vector))
             pol_mean, pol_se = mean_and_error(torch.tensor([polarity(t) for t in texts]))
             rows.append(dict(direction=name, alpha=alpha, logit_diff=logit_mean, logit_se=logit_se,
-                             polarity=pol_mean, polarity_se=pol_se, example=texts[0]))
+                             polarity=pol_mean, polarity_se=pol_se, kl=float(kl_cost(clean, logits)),
+                             example=texts[0]))
     return rows
 
 
 def print_dose_table(rows: list[dict]) -> None:
     """The dose-response rows as an aligned table."""
-    print(f"{'direction':<16}{'alpha':>7}{'logit diff':>14}{'polarity':>16}")
+    print(f"{'direction':<16}{'alpha':>6}{'logit diff':>15}{'polarity':>16}{'KL':>8}")
     for r in rows:
-        print(f"{r['direction']:<16}{r['alpha']:>7.0f}{r['logit_diff']:>8.2f} ± {r['logit_se']:.2f}"
-              f"{r['polarity']:>10.2f} ± {r['polarity_se']:.2f}")
+        print(f"{r['direction']:<16}{r['alpha']:>6.0f}{r['logit_diff']:>9.2f} ± {r['logit_se']:.2f}"
+              f"{r['polarity']:>10.2f} ± {r['polarity_se']:.2f}{r['kl']:>8.2f}")
 
 
 # ---------------------------------------------------------------------------------- ablation
