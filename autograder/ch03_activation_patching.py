@@ -172,6 +172,21 @@ def check_noising(impl, ref):
                     "of the two is clean; " + RESIDUAL_HINT)
 
 
+@checks("patch_residual_stream")
+def check_leaves_no_hooks_behind(impl, ref):
+    """After the sweep, no hook is left on any hook point of the model."""
+    model, data = _facts(8)
+    clean, _ = _caches(model, data)
+    try:
+        impl(model, data.corrupted, clean, data.answer, data.wrong)
+        left = [name for name, point in model.hook_dict.items()
+                if point.fwd_hooks or point.bwd_hooks or point._forward_hooks or point._backward_hooks]
+    finally:
+        model.reset_hooks()
+    expect(not left, f"hooks were left on the model at {left[:3]}; use model.run_with_hooks(...) (or the "
+           "model.hooks(...) context manager), which removes them after the run, not model.add_hook")
+
+
 @checks("patch_residual_stream", hidden=True)
 def check_fresh_prompts(impl, ref):
     """Fresh capital prompts, denoising."""

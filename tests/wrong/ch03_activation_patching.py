@@ -74,6 +74,24 @@ def residual_first_prompt_only(model, tokens, source_cache, answer, wrong):
     return _patch_sweep(model, tokens, source_cache, answer, wrong, names, lambda p: (0, p))
 
 
+def residual_leaves_hooks_on(model, tokens, source_cache, answer, wrong):
+    """Adds each patch with model.add_hook and clears the previous one before the next run, so the
+    values are right but the last patch stays on the model."""
+    results = torch.zeros(model.cfg.n_layers, tokens.shape[1])
+    for layer in range(model.cfg.n_layers):
+        name = f"blocks.{layer}.hook_resid_pre"
+        for pos in range(tokens.shape[1]):
+            def patch(resid, hook, pos=pos):
+                resid = resid.clone()
+                resid[:, pos] = source_cache[name][:, pos]
+                return resid
+            model.reset_hooks()
+            model.add_hook(name, patch)
+            with torch.no_grad():
+                results[layer, pos] = _ref.logit_difference(model(tokens), answer, wrong).mean()
+    return results
+
+
 def layer_outputs_resid_mid(model, tokens, source_cache, answer, wrong):
     """Patches hook_resid_mid for the attention (the whole stream after attention), not hook_attn_out."""
     layers = range(model.cfg.n_layers)
@@ -209,7 +227,8 @@ WRONG.update({
     "logit_difference": [logit_difference_all_positions, logit_difference_of_probabilities],
     "normalised_metric": [normalised_by_clean],
     "probability_difference": [probability_difference_at_or_above, probability_difference_years_only],
-    "patch_residual_stream": [residual_resid_post, residual_from_own_run, residual_first_prompt_only],
+    "patch_residual_stream": [residual_resid_post, residual_from_own_run, residual_first_prompt_only,
+                              residual_leaves_hooks_on],
     "patch_layer_outputs": [layer_outputs_resid_mid, layer_outputs_swapped],
     "patch_head_outputs": [heads_index_positions, heads_patch_pattern],
     "patch_head_outputs_by_position": [by_position_all_positions, by_position_heads_first],
