@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 from autograder.core import check, load_all_chapters
@@ -126,6 +127,16 @@ def progress(*paths, timeout: float = TIMEOUT_S, quiet: bool = False) -> dict[st
     if not reports and not quiet:
         print(f"no chapter notebooks (NN_name.ipynb) with exercises in {', '.join(map(str, paths)) or default_folder()}")
     return reports
+
+
+class _CallableModule(types.ModuleType):
+    """``from autograder import progress`` gives this module: calling it calls :func:`progress`."""
+
+    def __call__(self, *paths, **options):
+        return progress(*paths, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 
 def main(argv: list[str]) -> int:

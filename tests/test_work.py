@@ -75,3 +75,16 @@ def test_progress_survives_a_notebook_whose_definitions_hang(tmp_path):
     report = notebook_progress(notebook, timeout=10)
     assert report["causal_attention_pattern"]["status"] == "fail"
     assert "took over 10 s" in report["causal_attention_pattern"]["problem"]
+
+
+def test_progress_is_one_import_in_a_notebook_and_a_clean_command(tmp_path):
+    import sys
+
+    import autograder.progress
+    from autograder import progress
+
+    assert progress is autograder.progress and callable(progress)
+    assert progress(tmp_path, quiet=True) == {}
+    done = subprocess.run([sys.executable, "-m", "autograder.progress", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 1 and "no chapter notebooks" in done.stdout
+    assert "Warning" not in done.stderr, done.stderr
