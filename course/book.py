@@ -39,10 +39,17 @@ def build_book(output: Path = ROOT) -> int:
                             "--warningiserror", "--keep-going", "--all"], cwd=ROOT)
 
 
+def static(output) -> bool:
+    """Whether a page can show ``output``: a widget only with a static twin (an explorer's
+    ``text/html``), not a bare widget such as a tqdm progress bar, whose text says 0%."""
+    data = output.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" not in data or "text/html" in data
+
+
 def for_the_book(source: str) -> str:
-    """A notebook's JSON text without the ``# NBVAL_...`` first line of each code cell, and
-    without saved widget state: with it, myst-nb would load a widget manager from a CDN, which
-    an offline reader cannot reach and which has no kernel to drive the widgets anyway."""
+    """A notebook's JSON text without the ``# NBVAL_...`` first line of each code cell, without
+    widgets that need a kernel, and without saved widget state: with it, myst-nb would load a
+    widget manager from a CDN, which an offline reader cannot reach."""
     import nbformat
 
     nb = nbformat.reads(source, as_version=4)
@@ -50,6 +57,7 @@ def for_the_book(source: str) -> str:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = MARKER_LINE.sub("", cell.source, count=1)
+            cell.outputs = [out for out in cell.outputs if static(out)]
     return nbformat.writes(nb)
 
 

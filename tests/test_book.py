@@ -5,13 +5,18 @@ missing or out of date (`./run test` has just executed them).
 
 Chromium runs with every host name but 127.0.0.1 unresolvable, so a page that needs anything
 from outside the book (a CDN's MathJax, say) fails here as it would for a learner offline.
-Geometry (figure widths, cut-off lines) is measured in the page itself: the test server adds a
-small script to each HTML page that writes its measurements into the DOM, which Chromium dumps.
+Geometry (figure widths, cut-off lines, overlapping labels) is measured in the page itself: the
+test server adds a small script to each HTML page that writes its measurements into the DOM,
+which Chromium dumps. The script also moves each explorer's slider, as a reader would.
+
+Screenshots of each chapter page land in _build/screenshots/: its first screen, or the whole
+page with COURSE_FULL_SCREENSHOTS=1 (to look at every figure by eye).
 """
 import functools
 import http.server
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +29,7 @@ import pytest
 from course.book import build_book
 from course.execute import ensure_executed
 from course.notebooks import ROOT, SOLVED_DIR
+from utils.plots import EXPLORER_CLASS
 
 pytestmark = pytest.mark.slow
 
@@ -33,31 +39,69 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                   "--virtual-time-budget=15000", "--window-size=1200,1600"]
 SCREENSHOT = ROOT / "_build" / "screenshots"
-# Known gap, not yet fixed: myst-nb loads the ipywidgets manager (and require.js) from a CDN on
-# pages whose notebooks saved widget state, so the explorers' widgets stay static offline.
-WIDGET_MANAGER = ("/require.min.js", "/@jupyter-widgets/html-manager@")
+FULL_SCREENSHOTS = os.environ.get("COURSE_FULL_SCREENSHOTS") == "1"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # Added to every page the test server sends: once MathJax and plotly have had their time, it
 # records what a reader would see into <body data-measured="...">.
 MEASURE = """<script>
+const visibleTraces = gd => gd.data.map((t, i) => t.visible === false ? -1 : i).filter(i => i >= 0);
+const overlaps = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+// titles, subplot titles, axis titles and a slider's parts: none may overlap another
+const LABELS = ".gtitle, .annotation-text, .xtitle, .ytitle, .slider-current-value, .slider-rail-rect, .slider-label";
+function labelClashes(plot) {  // labels that overlap, or stick out of the figure
+  const box = plot.getBoundingClientRect();
+  const labels = [...plot.querySelectorAll(LABELS)].filter(el => el.textContent.trim() || el.tagName === "rect")
+    .map(el => ({text: el.textContent || el.getAttribute("class"), r: el.getBoundingClientRect()}));
+  const clashes = [];
+  labels.forEach((a, i) => labels.slice(i + 1).forEach(b => {
+    if (overlaps(a.r, b.r)) clashes.push(`${a.text} / ${b.text}`);
+  }));
+  labels.filter(a => a.r.left < box.left - 1 || a.r.right > box.right + 1 || a.r.top < box.top - 1)
+    .forEach(a => clashes.push(`${a.text} (outside the figure)`));
+  return clashes;
+}
+function slideExplorers() {  // press each explorer's slider at its far end, as a reader would
+  return [...document.querySelectorAll(".%(explorer)s")].map(box => {
+    const gd = box.querySelector(".js-plotly-plot");
+    const rail = gd && gd.querySelector(".slider-rail-touch-rect");
+    const before = gd ? {visible: visibleTraces(gd), title: gd.layout.title.text} : null;
+    if (rail) {
+      const r = rail.getBoundingClientRect(), at = {clientX: r.right - 2, clientY: r.top + r.height / 2, bubbles: true};
+      rail.dispatchEvent(new MouseEvent("mousedown", at));
+      gd.dispatchEvent(new MouseEvent("mouseup", at));
+    }
+    return {gd, before, steps: gd && gd.layout.sliders ? gd.layout.sliders[0].steps.length : 0};
+  });
+}
 window.addEventListener("load", () => setTimeout(() => {
-  const column = document.querySelector("article.bd-article") || document.querySelector("main");
-  const right = column.getBoundingClientRect().right, left = column.getBoundingClientRect().left;
-  const figures = [...document.querySelectorAll(".js-plotly-plot, .plot-container")].map(el => {
-    const r = el.getBoundingClientRect();
-    const title = el.querySelector(".gtitle");
-    return {title: title ? title.textContent : "", width: r.width, left: r.left, right: r.right};
-  });
-  const cut = [...document.querySelectorAll("div.cell pre")].filter(el => el.scrollWidth > el.clientWidth + 1)
-    .map(el => el.textContent.slice(0, 80));
-  const modebars = [...document.querySelectorAll(".modebar-btn")].filter(el => el.offsetParent !== null).length;
-  document.body.dataset.measured = JSON.stringify({
-    column: {left, right, width: right - left}, figures, cut, modebars,
-    math: document.querySelectorAll("mjx-container").length,
-    raw_math: document.querySelectorAll("span.math:not(:has(mjx-container)), div.math:not(:has(mjx-container))").length,
-  });
+  const explorers = slideExplorers();
+  setTimeout(() => {
+    const column = document.querySelector("article.bd-article") || document.querySelector("main");
+    const right = column.getBoundingClientRect().right, left = column.getBoundingClientRect().left;
+    const figures = [...document.querySelectorAll(".js-plotly-plot, .plot-container")].map(el => {
+      const r = el.getBoundingClientRect();
+      const title = el.querySelector(".gtitle");
+      return {title: title ? title.textContent : "", width: r.width, left: r.left, right: r.right,
+              clashes: el.classList.contains("js-plotly-plot") ? labelClashes(el) : []};
+    });
+    const cut = [...document.querySelectorAll("div.cell pre")].filter(el => el.scrollWidth > el.clientWidth + 1)
+      .map(el => el.textContent.slice(0, 80));
+    const modebars = [...document.querySelectorAll(".modebar-btn")].filter(el => el.offsetParent !== null).length;
+    document.body.dataset.measured = JSON.stringify({
+      column: {left, right, width: right - left}, figures, cut, modebars,
+      height: document.documentElement.scrollHeight,
+      explorers: explorers.map(({gd, before, steps}) => gd ? {
+        traces: gd.data.length, steps, before,
+        after: {visible: visibleTraces(gd), title: gd.layout.title.text,
+                shown_title: (gd.querySelector(".gtitle") || {}).textContent},
+      } : {traces: 0, steps: 0}),
+      math: document.querySelectorAll("mjx-container").length,
+      raw_math: document.querySelectorAll("span.math:not(:has(mjx-container)), div.math:not(:has(mjx-container))").length,
+    });
+  }, 1500);
 }, 6000));
-</script>"""
+</script>""" % {"explorer": EXPLORER_CLASS}
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -113,11 +157,15 @@ def chromium() -> str:
 
 
 def render(url: str, profile: Path, screenshot: Path | None = None) -> str:
-    """The page's DOM after its scripts ran (and a screenshot, if asked)."""
+    """The page's DOM after its scripts ran (and a screenshot, if asked: the whole page with
+    COURSE_FULL_SCREENSHOTS=1, else its first screen)."""
     args = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+    dom = subprocess.run([*args, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120).stdout
     if screenshot:
+        if FULL_SCREENSHOTS:
+            args.append(f"--window-size=1200,{measured(dom)['height']}")  # the last flag of a kind wins
         subprocess.run([*args, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
-    return subprocess.run([*args, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120).stdout
+    return dom
 
 
 def measured(dom: str) -> dict:
@@ -162,7 +210,6 @@ def test_the_book_needs_nothing_from_outside(book, rendered):
         text = page.read_text()
         loads = re.findall(r'<script[^>]*src="(https?://[^"]+)"', text)
         loads += [u for u in re.findall(r'<link[^>]*rel="stylesheet"[^>]*href="(https?://[^"]+)"', text)]
-        loads = [u for u in loads if not any(known in u for known in WIDGET_MANAGER)]
         assert not loads, f"{page.name} loads {loads} from outside the book"
     assert not [p for p in missing if not p.endswith("favicon.ico")], f"the book lacks {missing}"
 
@@ -183,6 +230,44 @@ def test_figures_fit_their_column(rendered):
         too_wide = [f"{f['title'][:50]!r}: {f['width']:.0f} px" for f in m["figures"]
                     if f["width"] > column["width"] + 1 or f["right"] > column["right"] + 1]
         assert not too_wide, f"on {name}, figures wider than the {column['width']:.0f} px column: {too_wide}"
+
+
+def test_figure_labels_do_not_collide(rendered):
+    """Titles, subplot titles, axis titles and sliders are readable: none overlaps another or sticks
+    out of its figure."""
+    for name, (_, m) in rendered.items():
+        clashes = [f"{f['title'][:40]!r}: {f['clashes']}" for f in m["figures"] if f["clashes"]]
+        assert not clashes, f"on {name}, labels collide: {clashes}"
+
+
+def explorer_outputs(notebook: Path) -> int:
+    """How many outputs of an executed notebook show a live widget (an explorer). The book's own
+    copy of each notebook is read (_build/jupyter_execute), so a later `./run solve` cannot race it."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return sum(WIDGET_VIEW in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", []))
+
+
+def test_explorers_show_their_static_twin(book, rendered):
+    """Widgets need a kernel, so in the book each explorer is a plotly figure with a slider: it is
+    drawn, and pressing the slider's far end shows another view with its own title."""
+    _, html, _ = book
+    seen = 0
+    for page in chapter_pages(html):
+        dom, m = rendered[page.name]
+        expected = explorer_outputs(html.parent / "jupyter_execute" / "solved" / f"{page.stem}.ipynb")  # as built
+        assert len(m["explorers"]) == expected, f"{page.name}: {expected} explorers ran, {len(m['explorers'])} shown"
+        assert "widget-view+json" not in dom, f"{page.name} shows a widget that needs a kernel"
+        for ex in m["explorers"]:
+            assert ex["traces"] > 0 and ex["steps"] >= 2, f"{page.name}: an explorer was not drawn: {ex}"
+            before, after = ex["before"], ex["after"]
+            assert before["visible"] and after["visible"], f"{page.name}: an explorer shows no trace: {ex}"
+            assert after["visible"] != before["visible"], f"{page.name}: its slider changed nothing"
+            assert after["title"] != before["title"] and after["shown_title"] == after["title"], ex
+        seen += expected
+    assert seen > 0, "no chapter has an explorer: this test checks nothing"
 
 
 def test_the_toolbar_does_not_cover_titles(rendered):
