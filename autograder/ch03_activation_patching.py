@@ -251,8 +251,9 @@ def check_fresh_noising(impl, ref):
 def _tracing_check(impl, ref, seed) -> None:
     model, data = _facts(seed)
     mask = _data.changed_mask(data)
-    noise = torch.randn(*data.clean.shape, model.cfg.d_model, generator=_gen(seed)) * 0.5
-    _expect_patching(impl, ref, model, (data.clean, mask, noise, data.answer), atol=1e-4,
+    scale = 3 * float(model.W_E.std())               # Meng et al.: three times the embeddings' spread
+    noise = torch.randn(*data.clean.shape, model.cfg.d_model, generator=_gen(seed)) * scale
+    _expect_patching(impl, ref, model, (data.clean, mask, noise, data.answer), atol=1e-6,
                      hint="add noise * mask to hook_embed (the subject only), restore blocks.{layer}.hook_resid_pre "
                           "at one position from a clean run *without* noise, and average P(answer) at the final "
                           "position (softmax, not logits); [n_layers, pos]")
@@ -278,7 +279,7 @@ def _path_check(impl, ref, seed, sender, receiver, component) -> None:
     clean, _ = _caches(model, data)
     where = "the logits" if receiver is None else f"head {tuple(receiver)}'s {component}"
     _expect_patching(impl, ref, model, (data.corrupted, clean, sender, receiver, component, data.answer, data.wrong),
-                     what=f"the logit difference with the path from head {tuple(sender)} to {where} patched",
+                     atol=1e-6, what=f"the logit difference with the path from head {tuple(sender)} to {where} patched",
                      hint="freeze every other head's hook_z and every hook_mlp_out at the plain run's values while "
                           "the sender's z comes from the source; then patch only the receiver's "
                           "hook_{q,k,v}[:, :, head] from that run into a plain run (or, for the logits, use the "

@@ -149,6 +149,26 @@ def year_tokens(model, century: str = "17") -> Tensor:
     return torch.stack([i[-1] for i in ids])
 
 
+def ioi_accuracy(model, prompts: list, batch_size: int = 200) -> tuple[float, float]:
+    """How often the model answers IOI prompts right: the share whose top next token is the
+    indirect object, and the share where the IO's logit beats the subject's. Prompts of equal
+    token length run together, so no padding enters the comparison."""
+    by_length = {}
+    for p in prompts:
+        tokens = model.to_tokens(p.prompt)[0]
+        by_length.setdefault(len(tokens), []).append((tokens, single_token(model, p.answer), single_token(model, p.wrong)))
+    top1 = beats = 0
+    for rows in by_length.values():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            with torch.no_grad():
+                final = model(torch.stack([t for t, _, _ in chunk]))[:, -1]
+            answer, wrong = torch.tensor([a for _, a, _ in chunk]), torch.tensor([w for _, _, w in chunk])
+            top1 += int((final.argmax(-1) == answer).sum())
+            beats += int((final.gather(-1, answer[:, None]) > final.gather(-1, wrong[:, None])).sum())
+    return top1 / len(prompts), beats / len(prompts)
+
+
 def changed_mask(data: PatchingData) -> Tensor:
     """[batch, pos] bool: where the clean and corrupted prompts differ (the subject, for facts)."""
     return data.clean != data.corrupted
