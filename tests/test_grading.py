@@ -309,7 +309,11 @@ print("released check ok")
 MODEL_CHAPTERS = {
     "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit", "monkeypatch_torch"],
     "ch02_induction_heads": ["correct", "model_left_changed"],
+    "ch06_steering": ["correct", "model_left_changed"],
 }
+LEFT_HOOKS = {"ch02_induction_heads": ("repeat_loss_with_ablation", "leaves_no_hooks_behind"),
+              "ch06_steering": ("steered_logits", "leaves_no_hooks")}
+"""The exercise whose model_left_changed case leaves hooks on, and the check that must see them."""
 
 
 @pytest.fixture(scope="module", params=sorted(MODEL_CHAPTERS))
@@ -349,15 +353,16 @@ def test_hooks_and_weights_left_on_the_sandbox_model_are_seen_by_the_checks(grad
         failed = _failed_checks(record, "ablation_loss_change")  # every call left the weights changed
         assert failed and all("left the model's weights changed" in m for m in failed.values()), failed
     else:
-        failed = _failed_checks(record, "repeat_loss_with_ablation")
-        assert list(failed) == ["leaves_no_hooks_behind"], failed
+        exercise, check = LEFT_HOOKS[graded_lm["module"]]
+        failed = _failed_checks(record, exercise)
+        assert list(failed) == [check], failed
 
 
 def test_what_one_exercise_leaves_on_the_model_does_not_spoil_the_next(graded_lm):
     if graded_lm["module"] != "ch01_circuits":  # the one exercise that left hooks loses points, no other
         record = graded_lm["records"]["model_left_changed"]
         spoiled = [e for e, r in record["exercises"].items() if r["score"] < r["max_score"]]
-        assert spoiled == ["repeat_loss_with_ablation"], spoiled
+        assert spoiled == [LEFT_HOOKS[graded_lm["module"]][0]], spoiled
         return
     record = graded_lm["records"]["hook_left_for_later"]  # attention_pattern leaves a hook zeroing layer 0
     assert list(_failed_checks(record, "attention_pattern")) == ["matches_the_cached_pattern"]

@@ -85,6 +85,7 @@ CHAPTER_CASES = {
     "ch02_induction_heads": {
         "model_left_changed": {"repeat_loss_with_ablation": ("WRONG:leaves_hooks_on", "partial")},
     },
+    "ch06_steering": {"model_left_changed": {"steered_logits": ("WRONG:leaves_the_steering_hook", "partial")}},
 }
 
 # Whole-notebook cases: (kind, expected score of the target exercise).
