@@ -251,7 +251,7 @@ def check_fresh_noising(impl, ref):
 def _tracing_check(impl, ref, seed) -> None:
     model, data = _facts(seed)
     mask = _data.changed_mask(data)
-    scale = 3 * float(model.W_E.std())               # Meng et al.: three times the embeddings' spread
+    scale = 3 * float(model.W_E.detach().std())      # Meng et al.: three times the embeddings' spread
     noise = torch.randn(*data.clean.shape, model.cfg.d_model, generator=_gen(seed)) * scale
     _expect_patching(impl, ref, model, (data.clean, mask, noise, data.answer), atol=1e-6,
                      hint="add noise * mask to hook_embed (the subject only), restore blocks.{layer}.hook_resid_pre "
