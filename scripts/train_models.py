@@ -14,7 +14,12 @@ written to ``models/<name>/`` in Hugging Face format: ``config.json``, ``model.s
   touch only queries and keys, which is what lets induction, and the IOI circuit built on it,
   form within a CPU budget (see :func:`new_rotary_model`).
 * ``world-gpt2``: GPT-2 blocks, whose learned positions are added to the residual stream;
-  chapter 01 studies exactly that. It knows facts and opinions but never formed induction.
+  chapter 01 studies exactly that. It knows facts and opinions but never formed induction. Its
+  random sequences are triples (``a b a``, shape 3 of :func:`random_repeat_row`), 90% of the
+  first 500 steps with its MLPs silent, which is what gives it a previous-token head. Measured
+  here: with induction-style repeats instead (or half of each), its best previous-token score
+  on held-out text stayed at 0.35 through step 750; with alternations (``a b a b``), which
+  attending to any earlier ``a`` also predicts, it stalled at 0.52.
 * ``world-attn-2l``: attention-only (MLP weights and biases zero and frozen, so every MLP
   outputs exactly 0), with checkpoints spanning its induction phase change in
   ``models/world-attn-2l/checkpoints/step_NNNNN/``.
@@ -80,7 +85,8 @@ SPECS = {
                                        ("opinions", 0.07), ("review", 0.03), ("list", 0.03), ("narrative", 0.07),
                                        ("giving", 0.06))),
     "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=2000,
-                       batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250),
+                       batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250,
+                       repeat_shapes=(3,), repeat_warmup=500, mlp_after=500),
     "world-attn-2l": Spec(n_layer=2, d_model=128, n_head=4, n_ctx=64, attn_only=True, steps=2000,
                           batch_size=32, lr=3e-3, warmup=30, random_repeat_prob=0.9, eval_every=25,
                           rotary=True, rotary_pct=0.25, tied=False, repeat_shapes=(1,)),
@@ -104,11 +110,15 @@ def world_tokenizer(n_ctx: int):
 # --------------------------------------------------------------------------------------------
 
 def random_repeat_row(rng: random.Random, n_ctx: int, vocab: list[int], shapes=(0, 1, 2)) -> list[int]:
-    """Random tokens that repeat, in one of three shapes: ``r r`` right after ``<bos>``; a
+    """Random tokens that repeat, in one of four shapes: ``r r`` right after ``<bos>``; a
     segment copied from a random earlier offset; or a short ``r`` repeated until the end
     (``r r r r ...``, which puts the most weight on copying). Lengths and offsets vary, so only
     induction (find the current token earlier, copy its successor) predicts the repeats: no fixed
-    positional offset does."""
+    positional offset does. Shape 3 is the exception: after a random prefix come triples of fresh
+    random tokens, each closing with its first one again (``a b a c d c e f e ...``). The third
+    token of a triple is the token before the current one, so only a head that attends to the
+    previous token and copies it predicts it; that rewards a previous-token head directly, which
+    learned positions in the residual stream otherwise hardly form."""
     body = [rng.choice(vocab) for _ in range(n_ctx - 1)]
     shape = rng.choice(shapes)
     if shape == 0:
@@ -119,9 +129,13 @@ def random_repeat_row(rng: random.Random, n_ctx: int, vocab: list[int], shapes=(
         a = rng.randint(0, n_ctx - 1 - 2 * n)
         b = rng.randint(a + n, n_ctx - 1 - n)
         body[b: b + n] = body[a: a + n]
-    else:
+    elif shape == 2:
         n = rng.randint(4, 20)
         body = (body[:n] * n_ctx)[: n_ctx - 1]
+    else:
+        n = rng.randint(0, 20)
+        for i in range(n + 2, n_ctx - 1, 3):
+            body[i] = body[i - 2]
     return body
 
 
@@ -240,11 +254,18 @@ def lr_at(spec: Spec, step: int) -> float:
     return spec.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def _families(spec: Spec) -> tuple[str, ...]:
+    """What to measure: induction (and previous-token heads) for an attention-only model, every
+    behaviour for the others."""
+    if spec.attn_only:
+        return ("induction", "previous_token")
+    return ("ioi", "facts", "greater_than", "opinions", "induction", "previous_token")
+
+
 def evaluate(model, tokenizer, spec: Spec) -> dict:
     model.eval()
     model.tokenizer_for_eval = tokenizer  # how scripts/evaluate_models.py finds the tokenizer
-    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
-    figures = ev.measure_all(model, families)
+    figures = ev.measure_all(model, _families(spec))
     model.train()
     return figures
 
@@ -346,8 +367,7 @@ def write_card(name: str) -> dict:
     begin = time.time()
     model = load_model(name)
     load_seconds = time.time() - begin
-    families = ("induction",) if spec.attn_only else ("ioi", "facts", "greater_than", "opinions", "induction")
-    figures = ev.measure_all(model, families)
+    figures = ev.measure_all(model, _families(spec))
     checks = ev.passes(figures)
     rows = "\n".join(
         f"| {key} | {value:.4f} | {ev.THRESHOLDS.get(key, '')} | "
@@ -369,9 +389,16 @@ def write_card(name: str) -> dict:
                  + "\n".join(f"| {s} | {by_step[s]['induction_score_best']:.3f} | "
                              f"{by_step[s]['induction_loss_repeat']:.3f} | {by_step[s]['train_loss'] or float('nan'):.3f} |"
                              for s in checkpoints(name)) + "\n")
+    triples = tuple(spec.repeat_shapes) == (3,)
+    circuit = "a previous-token head" if triples else "the induction circuit"
+    repeats = ("random-token triples that close with their first token (`a b a c d c ...` after a random\n"
+               "prefix), which only a head attending to the previous token predicts" if triples else
+               "bare random-token repeats (random lengths and offsets), which only induction can\npredict")
     curriculum = (f"\nFor the first {spec.mlp_after} steps the MLPs output nothing (output weights zero and frozen):"
-                  " attention alone\nforms the induction circuit on the random repeats; then the MLPs switch on (see"
+                  f" attention alone\nforms {circuit} on the random sequences; then the MLPs switch on (see"
                   " `train`)." if spec.mlp_after and not spec.attn_only else "")
+    ioi_draws = (f"IOI accuracy of each draw pooled above (seeds {ev.IOI_SEEDS}, {ev.IOI_PER_SEED} prompts each): "
+                 f"{figures['ioi_accuracy_by_seed']}\n\n" if "ioi_accuracy_by_seed" in figures else "")
     card = f"""# {name}
 
 A {spec.n_layer}-layer {arch}, with d_model {spec.d_model}, {spec.n_head} heads,
@@ -387,8 +414,7 @@ thread count):
 Text from `utils/world.py`, train split only: documents mixing IOI sentences{composed}, facts about
 {len(world.COUNTRIES)} countries (capital, language, continent), greater-than year ranges, short and
 long reviews, repeated lists, people giving things to each other, and ordinary narrative. A share of {spec.random_repeat_prob:.0%} of the
-sequences are bare random-token repeats (random lengths and offsets), which only induction can
-predict{f" ({WARMUP_REPEAT_SHARE:.0%} during the first {spec.repeat_warmup} steps, so that the induction circuit forms early)" if spec.repeat_warmup else ""}. Family weights: {json.dumps(dict(spec.family_weights) or world.FAMILY_WEIGHTS)}.
+sequences are {repeats}{f" ({WARMUP_REPEAT_SHARE:.0%} during the first {spec.repeat_warmup} steps, so that {circuit} forms early)" if spec.repeat_warmup else ""}. Family weights: {json.dumps(dict(spec.family_weights) or world.FAMILY_WEIGHTS)}.
 Each sequence is `<bos>` + one document, cut at {spec.n_ctx} tokens.
 
 ## Training
@@ -409,10 +435,12 @@ Measured by `scripts/evaluate_models.py`; the thresholds are asserted in `tests/
 |---|---|---|---|
 {rows}
 
-Induction scores by layer and head: {figures['induction_scores']}
+{ioi_draws}Induction scores by layer and head: {figures['induction_scores']}
+
+Previous-token scores by layer and head (chapter 01's detector, on held-out text): {figures['previous_token_scores']}
 """
     (folder / "MODEL_CARD.md").write_text(card)
-    summary = {k: v for k, v in figures.items() if k != "induction_scores"}
+    summary = {k: v for k, v in figures.items() if not k.endswith("_scores")}
     print(json.dumps({name: summary, "minutes": round(record["seconds"] / 60, 2),
                       "load_seconds": round(load_seconds, 2), "passes": checks}, indent=1))
     return figures
