@@ -309,9 +309,11 @@ print("released check ok")
 MODEL_CHAPTERS = {
     "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit", "monkeypatch_torch"],
     "ch02_induction_heads": ["correct", "model_left_changed"],
+    "ch03_activation_patching": ["correct", "model_left_changed"],
     "ch06_steering": ["correct", "model_left_changed"],
 }
 LEFT_HOOKS = {"ch02_induction_heads": ("repeat_loss_with_ablation", "leaves_no_hooks_behind"),
+              "ch03_activation_patching": ("patch_residual_stream", "leaves_no_hooks_behind"),
               "ch06_steering": ("steered_logits", "leaves_no_hooks")}
 """The exercise whose model_left_changed case leaves hooks on, and the check that must see them."""
 

@@ -85,6 +85,9 @@ CHAPTER_CASES = {
     "ch02_induction_heads": {
         "model_left_changed": {"repeat_loss_with_ablation": ("WRONG:leaves_hooks_on", "partial")},
     },
+    "ch03_activation_patching": {
+        "model_left_changed": {"patch_residual_stream": ("WRONG:residual_leaves_hooks_on", "partial")},
+    },
     "ch06_steering": {"model_left_changed": {"steered_logits": ("WRONG:leaves_the_steering_hook", "partial")}},
 }
 

@@ -88,7 +88,8 @@ def residual_leaves_hooks_on(model, tokens, source_cache, answer, wrong):
             model.reset_hooks()
             model.add_hook(name, patch)
             with torch.no_grad():
-                results[layer, pos] = _ref.logit_difference(model(tokens), answer, wrong).mean()
+                final = model(tokens)[:, -1]
+            results[layer, pos] = (final.gather(-1, answer[:, None]) - final.gather(-1, wrong[:, None])).mean()
     return results
 
 
