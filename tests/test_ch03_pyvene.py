@@ -41,3 +41,17 @@ def test_misaligned_batches_are_refused(facts):
     model, clean, corrupted, metric = facts
     with pytest.raises(ValueError, match="position by position"):
         patch_residual_with_pyvene(load_hf_model(), corrupted[:, :-1], clean, metric)
+
+
+def test_pyvene_repeats_the_chapters_ioi_patching_at_every_layer_and_position():
+    """The notebook's replication: IOI denoising with the chapter's reference, then with pyvene."""
+    from solutions.ch03_activation_patching import logit_difference, patch_residual_stream
+    from utils.ch03_activation_patching import ioi_data
+
+    model = cached_model()
+    ioi = ioi_data(model, 8)
+    _, clean_cache = model.run_with_cache(ioi.clean)
+    expected = patch_residual_stream(model, ioi.corrupted, clean_cache, ioi.answer, ioi.wrong)
+    got = patch_residual_with_pyvene(load_hf_model(), ioi.corrupted, ioi.clean,
+                                     lambda logits: logit_difference(logits, ioi.answer, ioi.wrong).mean())
+    torch.testing.assert_close(got, expected, atol=TOLERANCE, rtol=0)
