@@ -418,9 +418,11 @@ def _small_graph():
     """Writers embed, A, B, C, D; readers A, B, C, D (their inputs) and logits.
 
     Strong edges: embed->A, A->B, B->logits (a path), embed->C, C->D (a dead end: D reaches
-    nothing), a strong negative A->logits, and weak edges everywhere else."""
+    nothing), a strong negative A->logits, a middling embed->logits (kept at threshold 0.5, not at
+    1.5, so the two public thresholds give different circuits), and weak edges everywhere else."""
     scores = torch.full((5, 5), 0.01)
-    for (w, r), value in {(0, 0): 2.0, (1, 1): 1.5, (2, 4): 3.0, (0, 2): 2.5, (3, 3): 1.0, (1, 4): -2.0}.items():
+    for (w, r), value in {(0, 0): 2.0, (1, 1): 1.5, (2, 4): 3.0, (0, 2): 2.5, (3, 3): 1.0, (1, 4): -2.0,
+                          (0, 4): 1.0}.items():
         scores[w, r] = value
     return scores, [1, 2, 3, 4, -1]
 

@@ -78,7 +78,10 @@ def ioi_data(model, n: int, corruption: str = "S", template: int = 0, seed: int 
     """
     if corruption not in ("S", "IO"):
         raise ValueError(f"corruption must be 'S' or 'IO', not {corruption!r}")
-    pool = [p for p in world.ioi_prompts(40 * n, seed=seed, split=split) if p.template == template][:n]
+    pool, drawn = [], 40 * n
+    while len(pool) < n and drawn <= 40 * 64 * n:  # a draw holds each template by chance: widen it if short
+        pool = [p for p in world.ioi_prompts(drawn, seed=seed, split=split) if p.template == template][:n]
+        drawn *= 4
     if len(pool) < n:
         raise ValueError(f"only {len(pool)} prompts of template {template} in the {split} split; ask for fewer")
     corrupted = []
