@@ -37,7 +37,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   # offline: no host name resolves except the test server's own address
                   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                  "--virtual-time-budget=15000", "--window-size=1200,1600"]
+                  "--virtual-time-budget=30000", "--window-size=1200,1600"]
 SCREENSHOT = ROOT / "_build" / "screenshots"
 FULL_SCREENSHOTS = os.environ.get("COURSE_FULL_SCREENSHOTS") == "1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -99,7 +99,7 @@ window.addEventListener("load", () => setTimeout(() => {
       math: document.querySelectorAll("mjx-container").length,
       raw_math: document.querySelectorAll("span.math:not(:has(mjx-container)), div.math:not(:has(mjx-container))").length,
     });
-  }, 1500);
+  }, 5000);
 }, 6000));
 </script>""" % {"explorer": EXPLORER_CLASS}
 
