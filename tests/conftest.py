@@ -57,3 +57,26 @@ def torch_globals_restored_by_each_module(request):
     before = _torch_globals()
     yield
     _fail_unless_restored(before, f"{request.node.nodeid} (a module-scoped fixture)")
+
+
+@pytest.fixture(scope="module")
+def second_model(tmp_path_factory):
+    """A differently shaped GPT-2-architecture model with random weights, as the check model:
+    chapter tests use it to prove their checks hard-wire no size of the default model."""
+    import os
+
+    from autograder.core import CHECK_MODEL_VARIABLE, check_model
+    from utils.models import DEFAULT_MODEL, MODELS_DIR, cached_model, random_model
+
+    folder = tmp_path_factory.mktemp("second_model")
+    tokenizer_from = os.environ.get(CHECK_MODEL_VARIABLE) or MODELS_DIR / DEFAULT_MODEL
+    random_model(folder, n_layers=3, d_model=48, n_heads=6, n_ctx=96, seed=1, tokenizer_from=tokenizer_from)
+    before = os.environ.get(CHECK_MODEL_VARIABLE)
+    os.environ[CHECK_MODEL_VARIABLE] = str(folder)
+    cached_model.cache_clear()
+    yield check_model()
+    if before is None:
+        del os.environ[CHECK_MODEL_VARIABLE]
+    else:
+        os.environ[CHECK_MODEL_VARIABLE] = before
+    cached_model.cache_clear()

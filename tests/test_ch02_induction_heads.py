@@ -1,16 +1,14 @@
 """Chapter 02 beyond the generic check tests: agreement with TransformerLens's head detector,
 every check on a second, differently shaped model, exact logit attribution, and the live
 training run's phase change."""
-import os
 
 import pytest
 import torch
 
-from autograder.core import CHECK_MODEL_VARIABLE, REGISTRY, check_model, load_all_chapters, run_checks
+from autograder.core import REGISTRY, check_model, load_all_chapters, run_checks
 from solutions import ch02_induction_heads as S
 from tests.wrong.ch02_induction_heads import WRONG
 from utils import ch02_induction_heads as U
-from utils.models import MODELS_DIR, DEFAULT_MODEL, cached_model, random_model
 
 load_all_chapters()
 EXERCISES = sorted(e for e, entry in REGISTRY.items() if entry.chapter == "ch02_induction_heads")
@@ -80,23 +78,6 @@ def test_head_logit_attribution_is_exact():
     target = logits[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
     rest_logit = (rest[:, :-1] @ model.W_U + model.b_U).gather(-1, tokens[:, 1:, None])[..., 0]
     torch.testing.assert_close(heads.detach() + rest_logit.detach(), target.detach(), atol=1e-3, rtol=1e-3)
-
-
-@pytest.fixture(scope="module")
-def second_model(tmp_path_factory):
-    """A differently shaped GPT-2-architecture model with random weights, as the check model."""
-    folder = tmp_path_factory.mktemp("ch02_second_model")
-    tokenizer_from = os.environ.get(CHECK_MODEL_VARIABLE) or MODELS_DIR / DEFAULT_MODEL
-    random_model(folder, n_layers=3, d_model=48, n_heads=6, n_ctx=96, seed=1, tokenizer_from=tokenizer_from)
-    before = os.environ.get(CHECK_MODEL_VARIABLE)
-    os.environ[CHECK_MODEL_VARIABLE] = str(folder)
-    cached_model.cache_clear()
-    yield check_model()
-    if before is None:
-        del os.environ[CHECK_MODEL_VARIABLE]
-    else:
-        os.environ[CHECK_MODEL_VARIABLE] = before
-    cached_model.cache_clear()
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

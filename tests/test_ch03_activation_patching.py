@@ -3,17 +3,15 @@ TransformerLens's `patching` functions on the same inputs (both TransformerLens 
 patching equals its algebraic definition (and TL 4's direct path patching), exact identities of
 denoising and causal tracing, aligned datasets, and every check on a second, differently shaped
 model."""
-import os
 
 import pytest
 import torch
 from transformer_lens import patching
 
-from autograder.core import CHECK_MODEL_VARIABLE, REGISTRY, check_model, load_all_chapters, run_checks
+from autograder.core import REGISTRY, check_model, load_all_chapters, run_checks
 from solutions import ch03_activation_patching as S
 from tests.wrong.ch03_activation_patching import WRONG
 from utils import ch03_activation_patching as U
-from utils.models import DEFAULT_MODEL, MODELS_DIR, cached_model, random_model
 
 load_all_chapters()
 PART_1 = ["logit_difference", "normalised_metric", "probability_difference", "patch_residual_stream",
@@ -146,23 +144,6 @@ def test_misaligned_pairs_are_refused():
     with pytest.raises(ValueError, match="does not align"):
         U.aligned_tokens(model, ["The capital of Germany is", "Germany is big"], ["The capital of France is", "Spain is big"],
                          ["Germany", "Germany"])
-
-
-@pytest.fixture(scope="module")
-def second_model(tmp_path_factory):
-    """A differently shaped GPT-2-architecture model with random weights, as the check model."""
-    folder = tmp_path_factory.mktemp("ch03_second_model")
-    tokenizer_from = os.environ.get(CHECK_MODEL_VARIABLE) or MODELS_DIR / DEFAULT_MODEL
-    random_model(folder, n_layers=3, d_model=48, n_heads=6, n_ctx=96, seed=1, tokenizer_from=tokenizer_from)
-    before = os.environ.get(CHECK_MODEL_VARIABLE)
-    os.environ[CHECK_MODEL_VARIABLE] = str(folder)
-    cached_model.cache_clear()
-    yield check_model()
-    if before is None:
-        del os.environ[CHECK_MODEL_VARIABLE]
-    else:
-        os.environ[CHECK_MODEL_VARIABLE] = before
-    cached_model.cache_clear()
 
 
 @pytest.mark.parametrize("exercise", PART_1)
