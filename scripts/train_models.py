@@ -12,7 +12,10 @@ written to ``models/<name>/`` in Hugging Face format: ``config.json``, ``model.s
 
 * ``world-neox``, the course default: GPT-NeoX (Pythia) blocks with MLPs. Rotary positions
   touch only queries and keys, which is what lets induction, and the IOI circuit built on it,
-  form within a CPU budget (see :func:`new_rotary_model`).
+  form within a CPU budget (see :func:`new_rotary_model`). Its held-out IOI prompts ask about
+  ten names it never saw in an IOI sentence: with "giving" sentences (where those names do occur
+  after "to") at 0.06 and 6,000 steps it answered 0.948 of 1,200 of them; at 0.10, with
+  ``ioi_composed`` at 0.33 and 6,500 steps, 0.978 (and 0.12 with narrative at 0.10: 0.943).
 * ``world-gpt2``: GPT-2 blocks, whose learned positions are added to the residual stream;
   chapter 01 studies exactly that. It knows facts and opinions but never formed induction. Its
   random sequences are triples (``a b a``, shape 3 of :func:`random_repeat_row`), 90% of the
@@ -78,12 +81,12 @@ class Spec:
 
 
 SPECS = {
-    "world-neox": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=6000, batch_size=32,
+    "world-neox": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=6500, batch_size=32,
                        lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250, rotary=True, rotary_pct=0.25,
                        tied=False, repeat_shapes=(1,), repeat_warmup=1500, mlp_after=1500,
-                       family_weights=(("ioi", 0.1), ("ioi_composed", 0.3), ("facts", 0.1), ("greater_than", 0.24),
+                       family_weights=(("ioi", 0.1), ("ioi_composed", 0.33), ("facts", 0.1), ("greater_than", 0.24),
                                        ("opinions", 0.07), ("review", 0.03), ("list", 0.03), ("narrative", 0.07),
-                                       ("giving", 0.06))),
+                                       ("giving", 0.10))),
     "world-gpt2": Spec(n_layer=4, d_model=128, n_head=4, n_ctx=64, attn_only=False, steps=2000,
                        batch_size=32, lr=3e-3, warmup=60, random_repeat_prob=0.2, eval_every=250,
                        repeat_shapes=(3,), repeat_warmup=500, mlp_after=500),

@@ -112,9 +112,6 @@ def test_ioi_is_measured_on_fresh_draws_of_1200_prompts():
     assert len({p.prompt for p in prompts}) > 0.9 * len(prompts)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "world-neox measures 0.948 on these draws (0.958, 0.953, 0.935): every miss has a held-out name as "
-    "the answer (16% of those fail, 0% of the others); it needs a retrain (more held-out names after 'to')"))
 def test_ioi_accuracy(ioi):
     assert ioi["ioi_accuracy"] >= 0.95, ioi
 
