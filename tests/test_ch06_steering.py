@@ -37,6 +37,20 @@ def test_pairs_differ_only_at_their_adjective(model, pairs):
         assert a.shape == b.shape and (a != b).nonzero().flatten().tolist() == [start]
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_continent_pairs_differ_only_in_a_country_of_each_continent_and_split(model, split):
+    pairs = ch06.continent_pairs(model, 40, seed=1, split=split)
+    seen = set()
+    for europe, asia, start in zip(pairs["pos"], pairs["neg"], pairs["starts"]):
+        a, b = model.to_tokens(europe)[0], model.to_tokens(asia)[0]
+        assert a.shape == b.shape and (a != b).nonzero().flatten().tolist() == [start]
+        countries = model.to_string(a[start]).strip(), model.to_string(b[start]).strip()
+        assert countries[0] in ch06.EUROPE and countries[1] in ch06.ASIA
+        seen.update(countries)
+    assert all((c in ch06.HELD_OUT_COUNTRIES) == (split == "test") for c in seen)
+    assert len(seen) > 8  # many countries, not one pair repeated
+
+
 def test_batched_activations_equal_one_prompt_at_a_time(model, pairs):
     """Right padding in the batch never reaches a real position (attention is causal)."""
     texts, starts = pairs["pos"][:6], pairs["starts"][:6]
@@ -94,29 +108,45 @@ def test_ablation_hooks_leave_no_component_anywhere_in_the_stream(model, layer2)
         assert (act @ unit).abs().max() < 1e-3, name
 
 
-def test_orthogonalised_weights_give_the_logits_of_the_ablation_hooks(layer2):
+@pytest.mark.parametrize("name", ["world-neox", "world-gpt2"])
+def test_orthogonalised_weights_give_the_logits_of_the_ablation_hooks(name):
     """Projecting a direction out of every write to the residual stream by hooks, and by
-    rewriting the weights that write, is the same model.
+    rewriting the weights that write, is the same model, on both architectures (GPT-2 adds
+    learned positions and ties its unembedding to its embedding, which must be untied first).
 
     Compatibility mode centres what the bridge writes into the stream and its logits, so the two
     agree for directions with zero mean (as every mean difference of the bridge's activations
     has) and up to a constant per position in the logits: compare log-probabilities."""
-    from utils.models import cached_model, load_hf_model
+    from utils.models import load_hf_model, load_model
 
-    bridge, hf = cached_model(), load_hf_model()
-    direction = mean_difference_direction(*layer2)
+    bridge, hf = load_model(name), load_hf_model(name)
+    pairs = ch06.contrastive_pairs(bridge, 24, seed=0, split="train")
+    direction = mean_difference_direction(*(contrastive_activations(bridge, pairs[side], pairs["starts"], 2)
+                                            for side in ("pos", "neg")))
     assert abs(float(direction.mean())) < 1e-4 * float(direction.norm())
     tokens = bridge.to_tokens(ch06.VERDICT_PROMPTS[:4])
     hooks = [(n, lambda act, hook: ablate_direction(act, direction)) for n in ch06.write_hook_names(bridge)]
     with torch.no_grad(), bridge.hooks(fwd_hooks=hooks):
         hooked = bridge(tokens)
-    assert ch06.orthogonalize_hf_model(hf, direction, orthogonalize_weights) == 1 + 4 * bridge.cfg.n_layers
+    embeddings = 2 if hf.config.model_type == "gpt2" else 1  # GPT-2 learns its positions (wpe)
+    assert ch06.orthogonalize_hf_model(hf, direction, orthogonalize_weights) == embeddings + 4 * bridge.cfg.n_layers
     with torch.no_grad():
         rewritten = hf(tokens).logits.log_softmax(-1)
         clean = bridge(tokens).log_softmax(-1)
     hooked = hooked.log_softmax(-1)
     assert (hooked - clean).abs().max() > 0.1  # the ablation does something
     torch.testing.assert_close(rewritten, hooked, atol=1e-3, rtol=1e-3)
+
+
+def test_untying_keeps_the_unembedding_and_frees_it_from_the_embedding():
+    from utils.models import load_hf_model
+
+    hf = load_hf_model("world-gpt2")
+    before = hf.get_output_embeddings().weight.detach().clone()
+    assert ch06.untie_unembedding(hf) and not ch06.untie_unembedding(hf)
+    with torch.no_grad():
+        hf.get_input_embeddings().weight.zero_()
+    torch.testing.assert_close(hf.get_output_embeddings().weight, before)
 
 
 def test_steering_along_the_direction_moves_the_verdict_and_the_placebo_moves_it_less(model, layer2):

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
 from utils import plots  # noqa: F401  (sets the course's plotly renderers)
-from utils.world import NEGATIVE, POSITIVE, POLARITY_WORDS, REVIEW_ITEMS, opinion_prompts
+from utils.world import COUNTRIES, FACT_TEMPLATES, NEGATIVE, POSITIVE, POLARITY_WORDS, REVIEW_ITEMS, opinion_prompts
 
 STEER_PROMPT = "I watched the film. It was"
 """The prompt steered continuations start from: the model's next word is the verdict."""
@@ -43,6 +43,39 @@ def contrastive_pairs(model, n: int, seed: int = 0, split: str = "train") -> dic
     return {"pos": pos, "neg": neg, "starts": starts}
 
 
+EUROPE = [row[0] for row in COUNTRIES if row[3] == "Europe"]
+ASIA = [row[0] for row in COUNTRIES if row[3] == "Asia"]
+HELD_OUT_COUNTRIES = set(EUROPE[2::3] + ASIA[1::2])
+"""Every third European country and every other Asian one: the test split's continent pairs use
+only these, the train split never does, so a held-out pair asks about countries the direction
+never saw."""
+
+CONTINENT_TEMPLATE = "{country} is a country in"
+"""The prompt the continent is steered on; the next word is " Europe" or " Asia"."""
+
+
+def continent_pairs(model, n: int, seed: int = 0, split: str = "train") -> dict:
+    """``n`` pairs of the world's fact sentences that differ only in their country, one in Europe
+    (``"pos"``) and one in Asia (``"neg"``): any phrasing of any attribute (capital, language,
+    continent), so the pair shares its question and differs in where the country lies.
+
+    The train split draws from the countries outside :data:`HELD_OUT_COUNTRIES`, the test split
+    from those inside. Returns the same keys as :func:`contrastive_pairs`; ``starts`` is the
+    country's position."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    generator = torch.Generator().manual_seed(seed + (10**6 if split == "test" else 0))
+    europe, asia = ([c for c in group if (c in HELD_OUT_COUNTRIES) == (split == "test")] for group in (EUROPE, ASIA))
+    templates = [t for group in FACT_TEMPLATES.values() for t in group]
+    pos, neg, starts = [], [], []
+    for _ in range(n):
+        template, a, b = (choices[int(torch.randint(len(choices), (), generator=generator))]
+                          for choices in (templates, europe, asia))
+        pos.append(template.format(country=a)), neg.append(template.format(country=b))
+        starts.append(int((model.to_tokens(pos[-1])[0] != model.to_tokens(neg[-1])[0]).nonzero()[0]))
+    return {"pos": pos, "neg": neg, "starts": starts}
+
+
 def labelled(pos_acts: torch.Tensor, neg_acts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack two classes into (acts, labels) with label 1 for the positive class."""
     labels = torch.cat([torch.ones(len(pos_acts)), torch.zeros(len(neg_acts))]).long()
@@ -56,10 +89,15 @@ def accuracy(acts: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: torch
 
 # ------------------------------------------------------------------------------- measuring
 
+def logit_difference(logits: torch.Tensor, model, answers: tuple[str, str]) -> torch.Tensor:
+    """logit(answers[0]) - logit(answers[1]) at the last position of each row of ``logits``."""
+    first, second = (model.to_single_token(answer) for answer in answers)
+    return logits[:, -1, first] - logits[:, -1, second]
+
+
 def verdict_logit_difference(logits: torch.Tensor, model) -> torch.Tensor:
     """logit(" good") - logit(" bad") at the last position of each row of ``logits``."""
-    good, bad = (model.to_single_token(POLARITY_WORDS[p]) for p in ("positive", "negative"))
-    return logits[:, -1, good] - logits[:, -1, bad]
+    return logit_difference(logits, model, (POLARITY_WORDS["positive"], POLARITY_WORDS["negative"]))
 
 
 def sample_continuations(model, prompt: str, n: int, new_tokens: int, seed: int, next_logits) -> list[str]:
@@ -90,37 +128,93 @@ def mean_and_error(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std() / len(values) ** 0.5)
 
 
-def dose_response(model, layer: int, directions: dict[str, torch.Tensor], alphas: list[float], steered_logits,
-                  kl_cost, n_samples: int = 60, new_tokens: int = 6, seed: int = 0) -> list[dict]:
+def steering_sweep(model, layer: int, directions: dict[str, torch.Tensor], alphas: list[float], prompts: list[str],
+                   answers: tuple[str, str], steered_logits, kl_cost) -> list[dict]:
     """Steer with every direction, scaled to norm alpha, at every coefficient, through the
-    exercises ``steered_logits`` and ``kl_cost``. Measures the verdict logit difference on
-    :data:`VERDICT_PROMPTS` and its cost (KL to the unsteered model there), and the polarity of
-    ``n_samples`` seeded continuations of :data:`STEER_PROMPT`, each with its standard error.
-    Returns one row per (direction name, alpha)."""
-    verdicts = model.to_tokens(VERDICT_PROMPTS)
-    clean = steered_logits(model, verdicts, layer, torch.zeros(model.cfg.d_model))
+    exercises ``steered_logits`` and ``kl_cost``: the logit difference between the two
+    ``answers`` after ``prompts`` (of equal token length), with its standard error over the
+    prompts, and the cost (KL to the unsteered model on them). One row per (direction, alpha)."""
+    tokens = model.to_tokens(prompts)
+    clean = steered_logits(model, tokens, layer, torch.zeros(model.cfg.d_model))
     rows = []
     for name, direction in directions.items():
-        unit = direction / direction.norm()
         for alpha in tqdm(alphas, desc=f"steering ({name})"):
-            vector = alpha * unit
-            logits = steered_logits(model, verdicts, layer, vector)
-            logit_mean, logit_se = mean_and_error(verdict_logit_difference(logits, model))
-            texts = sample_continuations(model, STEER_PROMPT, n_samples, new_tokens, seed,
-                                         lambda tokens: steered_logits(model, tokens, layer, vector))
-            pol_mean, pol_se = mean_and_error(torch.tensor([polarity(t) for t in texts]))
-            rows.append(dict(direction=name, alpha=alpha, logit_diff=logit_mean, logit_se=logit_se,
-                             polarity=pol_mean, polarity_se=pol_se, kl=float(kl_cost(clean, logits)),
-                             example=texts[0]))
+            vector = alpha * direction / direction.norm()
+            logits = steered_logits(model, tokens, layer, vector)
+            mean, error = mean_and_error(logit_difference(logits, model, answers))
+            rows.append(dict(direction=name, alpha=alpha, vector=vector, logit_diff=mean, logit_se=error,
+                             kl=float(kl_cost(clean, logits))))
+    return rows
+
+
+def dose_response(model, layer: int, directions: dict[str, torch.Tensor], alphas: list[float], steered_logits,
+                  kl_cost, n_samples: int = 60, new_tokens: int = 6, seed: int = 0) -> list[dict]:
+    """The opinion sweep: :func:`steering_sweep` on the verdict after :data:`VERDICT_PROMPTS`,
+    plus the polarity of ``n_samples`` seeded continuations of :data:`STEER_PROMPT` steered the
+    same way, with its standard error, and one example text per row."""
+    answers = (POLARITY_WORDS["positive"], POLARITY_WORDS["negative"])
+    rows = steering_sweep(model, layer, directions, alphas, VERDICT_PROMPTS, answers, steered_logits, kl_cost)
+    for row in tqdm(rows, desc="sampling"):
+        texts = sample_continuations(model, STEER_PROMPT, n_samples, new_tokens, seed,
+                                     lambda tokens: steered_logits(model, tokens, layer, row["vector"]))
+        row["polarity"], row["polarity_se"] = mean_and_error(torch.tensor([polarity(t) for t in texts]))
+        row["example"] = texts[0]
     return rows
 
 
 def print_dose_table(rows: list[dict]) -> None:
-    """The dose-response rows as an aligned table."""
-    print(f"{'direction':<16}{'alpha':>6}{'logit diff':>15}{'polarity':>16}{'KL':>8}")
+    """Sweep rows as an aligned table (with the samples' polarity when the rows have it)."""
+    sampled = "polarity" in rows[0]
+    print(f"{'direction':<16}{'alpha':>6}{'logit diff':>15}" + (f"{'polarity':>16}" if sampled else "") + f"{'KL':>8}")
     for r in rows:
         print(f"{r['direction']:<16}{r['alpha']:>6.0f}{r['logit_diff']:>9.2f} ± {r['logit_se']:.2f}"
-              f"{r['polarity']:>10.2f} ± {r['polarity_se']:.2f}{r['kl']:>8.2f}")
+              + (f"{r['polarity']:>10.2f} ± {r['polarity_se']:.2f}" if sampled else "") + f"{r['kl']:>8.2f}")
+
+
+# ----------------------------------------------------------------------------- per layer
+
+def layer_activations(model, pairs: dict[str, dict], layers: list[int], contrastive_activations) -> dict:
+    """``acts[layer]["{split}_{side}"]``: the exercise's activations for each side ("pos",
+    "neg") of each set of pairs (``pairs = {"train": ..., "test": ...}``) entering each layer."""
+    return {layer: {f"{split}_{side}": contrastive_activations(model, data[side], data["starts"], layer)
+                    for split, data in pairs.items() for side in ("pos", "neg")} for layer in layers}
+
+
+def held_out_separation(acts: dict, mean_difference_direction, separation_statistic) -> tuple[dict, dict, dict, dict]:
+    """Per layer: the train pairs' mean-difference direction, the held-out pairs' projections on
+    its unit vector (positive and negative side), and their separation statistic."""
+    directions, pos_proj, neg_proj, stats = {}, {}, {}, {}
+    for layer, a in acts.items():
+        directions[layer] = mean_difference_direction(a["train_pos"], a["train_neg"])
+        unit = directions[layer] / directions[layer].norm()
+        pos_proj[layer], neg_proj[layer] = a["test_pos"] @ unit, a["test_neg"] @ unit
+        stats[layer] = separation_statistic(pos_proj[layer], neg_proj[layer])
+    return directions, pos_proj, neg_proj, stats
+
+
+def probe_table(acts: dict, train_probe, mean_difference_classifier, seed: int = 0) -> dict[str, list[float]]:
+    """Held-out accuracy per layer of the trained probe, the mean-difference classifier, and
+    their controls: a probe trained on shuffled labels, and a random direction (seeded by the
+    layer) thresholded at the training mean."""
+    shuffle = torch.Generator().manual_seed(seed)
+    table = {"probe": [], "mean difference": [], "control: probe on shuffled labels": [], "control: random direction": []}
+    for layer, a in acts.items():
+        x, y = labelled(a["train_pos"], a["train_neg"])
+        x_test, y_test = labelled(a["test_pos"], a["test_neg"])
+        table["probe"].append(accuracy(x_test, y_test, *train_probe(x, y)))
+        table["mean difference"].append(accuracy(x_test, y_test, *mean_difference_classifier(x, y)))
+        shuffled = train_probe(x, y[torch.randperm(len(y), generator=shuffle)])
+        table["control: probe on shuffled labels"].append(accuracy(x_test, y_test, *shuffled))
+        random_w = torch.randn(x.shape[1], generator=torch.Generator().manual_seed(layer))
+        table["control: random direction"].append(accuracy(x_test, y_test, random_w, -random_w @ x.mean(0)))
+    return table
+
+
+def print_probe_table(table: dict[str, list[float]], layers: list[int]) -> None:
+    """The probe table, a row per classifier and a column per layer."""
+    print("held-out accuracy  " + "".join(f"layer {layer:<4}" for layer in layers))
+    for name, values in table.items():
+        print(f"{name:<36}" + "".join(f"{v:<10.2f}" for v in values))
 
 
 # ---------------------------------------------------------------------------------- ablation
@@ -145,10 +239,26 @@ _WRITES = {  # Hugging Face parameter-name endings that write into the residual 
 nn.Linear's [out, in] weight). W_O arrives with its heads flattened: [n_heads * d_head, d_model]."""
 
 
+def untie_unembedding(hf_model) -> bool:
+    """Give the unembedding its own copy of the weights if it shares them with the embedding.
+
+    GPT-2 ties them: ``lm_head.weight`` *is* ``wte.weight``. The embedding writes into the stream
+    and the unembedding reads from it, so orthogonalising the shared tensor would also change a
+    reader. Returns whether the two were tied."""
+    embedding, unembedding = hf_model.get_input_embeddings(), hf_model.get_output_embeddings()
+    tied = unembedding.weight is embedding.weight
+    if tied:
+        unembedding.weight = torch.nn.Parameter(embedding.weight.detach().clone())
+        hf_model.config.tie_word_embeddings = False  # so that saving does not tie them again
+    return tied
+
+
 def orthogonalize_hf_model(hf_model, direction: torch.Tensor, orthogonalize_weights) -> int:
     """Rewrite, in place, every weight of a Hugging Face GPT-NeoX or GPT-2 model that writes into
     the residual stream with ``orthogonalize_weights(tl_name, weight, direction)`` (residual
-    dimension last). Returns how many tensors were changed."""
+    dimension last), after untying the unembedding from the embedding (:func:`untie_unembedding`).
+    Returns how many tensors were changed."""
+    untie_unembedding(hf_model)
     writes = _WRITES[hf_model.config.model_type]
     changed = 0
     with torch.no_grad():
@@ -164,21 +274,22 @@ def orthogonalize_hf_model(hf_model, direction: torch.Tensor, orthogonalize_weig
 
 # ----------------------------------------------------------------------------------- figures
 
-def projection_histograms(pos_proj: dict[int, torch.Tensor], neg_proj: dict[int, torch.Tensor],
-                          stats: dict[int, float]) -> go.Figure:
-    """Per layer: histograms of the two classes' projections onto that layer's direction."""
+def projection_histograms(pos_proj: dict[int, torch.Tensor], neg_proj: dict[int, torch.Tensor], stats: dict[int, float],
+                          names: tuple[str, str] = ("positive", "negative")) -> go.Figure:
+    """Per layer: histograms of the two classes' projections (named ``names``) onto that layer's direction."""
     layers = sorted(pos_proj)
     fig = make_subplots(rows=1, cols=len(layers),
                         subplot_titles=[f"layer {l}: d = {stats[l]:.1f}" for l in layers])
     for i, layer in enumerate(layers):
-        for values, name, colour in ((pos_proj[layer], "positive", "#2a9d8f"), (neg_proj[layer], "negative", "#e76f51")):
+        for values, name, colour in ((pos_proj[layer], names[0], "#2a9d8f"), (neg_proj[layer], names[1], "#e76f51")):
             fig.add_trace(go.Histogram(x=values.tolist(), name=name, marker_color=colour, opacity=0.6,
                                        nbinsx=20, showlegend=i == 0, legendgroup=name), 1, i + 1)
     fig.update_layout(barmode="overlay", height=300, title="Projection onto the mean-difference direction (held-out pairs)")
     return fig
 
 
-def probe_accuracy_figure(table: dict[str, list[float]], layers: list[int]) -> go.Figure:
+def probe_accuracy_figure(table: dict[str, list[float]], layers: list[int],
+                          title: str = "Reading polarity: probes and their controls") -> go.Figure:
     """Held-out accuracy per layer for each classifier and control (``table[name][i]`` at layers[i])."""
     fig = go.Figure()
     for name, values in table.items():
@@ -186,21 +297,23 @@ def probe_accuracy_figure(table: dict[str, list[float]], layers: list[int]) -> g
         fig.add_trace(go.Scatter(x=layers, y=values, mode="lines+markers", name=name, line_dash=dash))
     fig.add_hline(y=0.5, line_color="grey", line_dash="dash")
     fig.update_layout(height=350, xaxis_title="layer (residual stream entering it)", yaxis_title="held-out accuracy",
-                      yaxis_range=[0, 1.05], title="Reading polarity: probes and their controls")
+                      yaxis_range=[0, 1.05], title=title)
     return fig
 
 
-def dose_response_figure(rows: list[dict]) -> go.Figure:
-    """Logit difference and sampled polarity against the steering coefficient, one line per
-    direction (the placebo among them), with standard-error bars."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=['logit(" good") - logit(" bad")', "polarity of samples"])
+def dose_response_figure(rows: list[dict], logit_title: str = 'logit(" good") - logit(" bad")',
+                         title: str = "Dose-response of activation addition") -> go.Figure:
+    """The logit difference (and, when the rows have it, the samples' polarity) against the
+    steering coefficient, one line per direction (the placebo among them), with standard-error bars."""
+    panels = [("logit_diff", logit_title)] + ([("polarity", "polarity of samples")] if "polarity" in rows[0] else [])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for _, name in panels])
     for name in dict.fromkeys(r["direction"] for r in rows):
         mine = [r for r in rows if r["direction"] == name]
         x = [r["alpha"] for r in mine]
-        for col, key in ((1, "logit_diff"), (2, "polarity")):
+        for col, (key, _) in enumerate(panels, start=1):
             fig.add_trace(go.Scatter(x=x, y=[r[key] for r in mine], name=name, legendgroup=name, showlegend=col == 1,
                                      error_y=dict(array=[r[f"{key.split('_')[0]}_se"] for r in mine]),
                                      mode="lines+markers"), 1, col)
     fig.update_xaxes(title_text="steering coefficient alpha")
-    fig.update_layout(height=350, title="Dose-response of activation addition")
+    fig.update_layout(height=350, title=title)
     return fig
