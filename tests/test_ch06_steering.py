@@ -167,3 +167,23 @@ def test_polarity_reads_the_first_opinion_word():
     assert ch06.polarity(" wonderful . Overall it was bad") == 1
     assert ch06.polarity(" the dull film , good") == -1
     assert ch06.polarity(" . The country") == 0
+
+
+def test_continent_direction_flips_held_out_asian_countries_and_its_placebo_does_not(model):
+    """The chapter's second concept: the Europe - Asia direction entering layer 3, found from
+    training countries only, makes the model answer " Europe" for held-out Asian countries at
+    alpha = +10; a placebo of the same norm leaves " Asia" ahead even at alpha = +-40."""
+    pairs = ch06.continent_pairs(model, 64, seed=0, split="train")
+    direction = mean_difference_direction(*(contrastive_activations(model, pairs[side], pairs["starts"], 3)
+                                            for side in ("pos", "neg")))
+    prompts = [ch06.CONTINENT_TEMPLATE.format(country=c) for c in ch06.ASIA if c in ch06.HELD_OUT_COUNTRIES]
+    tokens = model.to_tokens(prompts)
+
+    def europe_over_asia(vector):
+        return ch06.logit_difference(steered_logits(model, tokens, 3, vector), model, (" Europe", " Asia"))
+
+    unit = direction / direction.norm()
+    assert (europe_over_asia(torch.zeros_like(unit)) < 0).all()
+    assert europe_over_asia(10 * unit).mean() > 0
+    placebo = placebo_direction(unit, seed=0)
+    assert all(europe_over_asia(alpha * placebo).mean() < 0 for alpha in (-40, 40))
