@@ -2,6 +2,7 @@
 
 ``./run bench`` (or ``make bench``) measures, on this machine:
   * importing TransformerLens and loading the default model, in a fresh interpreter;
+  * chapter 05: loading the shipped SAE, and collecting activations for and training its live SAE;
   * the median latency of ``check(...)`` over every exercise (its public checks, as a learner runs them);
   * each chapter's execution time and peak memory, each in a fresh kernel.
 Figures are printed, never asserted: budgets belong in a report, not in flaky timed tests.
@@ -32,6 +33,32 @@ def model_load_seconds() -> tuple[float, float, float]:
     """Seconds to import, to load the default model the first time (which also imports the
     model classes lazily), and to load it again."""
     out = subprocess.run([sys.executable, "-c", LOAD_SCRIPT], capture_output=True, text=True, check=True, cwd=ROOT)
+    return tuple(float(x) for x in out.stdout.split()[-3:])
+
+
+SAE_SCRIPT = """
+import time
+import torch
+from solutions.ch05_sparse_autoencoders import decode, encode_relu, normalisation_factor, sae_loss
+from utils import ch05_sae
+from utils.models import load_model
+started = time.perf_counter()
+ch05_sae.load_sae("world-neox-resid2-relu")
+loaded = time.perf_counter()
+store = ch05_sae.collect_activations(load_model(), "blocks.2.hook_resid_pre", 50_000)
+collected = time.perf_counter()
+acts = store.acts * normalisation_factor(store.acts)
+ch05_sae.train_sae(acts, encode_relu, decode, lambda x, p: sae_loss(x, p, 2.0), 512, 500, 512, 2e-3,
+                   resample_every=100, progress=False)
+trained = time.perf_counter()
+print(f"{loaded - started:.2f} {collected - loaded:.2f} {trained - collected:.2f}")
+"""
+
+
+def sae_seconds() -> tuple[float, float, float]:
+    """Chapter 05: seconds to load the shipped SAE, to collect 50k tokens of layer-2 activations,
+    and to train a live 4x SAE on them (500 steps at batch 512), with the chapter's references."""
+    out = subprocess.run([sys.executable, "-c", SAE_SCRIPT], capture_output=True, text=True, check=True, cwd=ROOT)
     return tuple(float(x) for x in out.stdout.split()[-3:])
 
 
@@ -67,6 +94,9 @@ def main(argv: list[str]) -> None:
     print(f"import transformer_lens + utils: {imported:.2f} s")
     print(f"load default model, first time:  {loaded:.2f} s   (includes lazy imports of model classes)")
     print(f"load default model, again:       {again:.2f} s   (budget 1 s)")
+    sae_load, sae_collect, sae_train = sae_seconds()
+    print(f"chapter 05: load the shipped SAE {sae_load:.2f} s; collect 50k activations {sae_collect:.1f} s; "
+          f"train a live 4x SAE (500 steps, batch 512) {sae_train:.1f} s")
     latencies = check_latencies()
     print(f"check() median over {len(latencies)} exercises: {statistics.median(latencies.values()):.3f} s"
           f"   (budget 1 s); slowest: {max(latencies, key=latencies.get)} {max(latencies.values()):.3f} s")
