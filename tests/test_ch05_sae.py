@@ -98,6 +98,9 @@ def test_training_follows_the_loss_it_is_given(toy, one_thread):
     """A loss with no reconstruction term learns nothing about the data."""
     params, _ = train_toy(toy[0], d_sae=64, l1=0.3, loss=lambda x, p: sae_loss(x, p, 0.3)[1])
     assert matched_recovery(params["W_dec"], toy[1]) < 0.7
+    constant = lambda x, p: sum(sae_loss(x, p, 0.3)) * 0 + 7.0  # noqa: E731
+    _, log = sae.train_sae(toy[0], encode_relu, decode, constant, 16, 10, 32, 1e-3, log_every=5, progress=False)
+    assert log["loss"] == [7.0, 7.0], "the logged loss is the given loss"
 
 
 def test_the_log_measures_sparsity_with_the_encoder_it_is_given(toy, one_thread):
