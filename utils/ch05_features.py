@@ -309,8 +309,8 @@ def features_vs_neurons_figure(feature_labels: list, neuron_labels: list, thresh
     """Left: the share of each unit's top activations that its commonest category holds, for
     SAE features and for MLP neurons. Right: what the monosemantic ones are about."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
-                        subplot_titles=("top category's share of a unit's top activations",
-                                        f"monosemantic units (share ≥ {threshold:.0%}) by category"))
+                        subplot_titles=("share held by the top category",
+                                        f"monosemantic units (≥ {threshold:.0%}) by category"))
     for name, labels, colour in (("SAE features", feature_labels, "#1f77b4"), ("MLP neurons", neuron_labels, "#ff7f0e")):
         live = [label for label in labels if label is not None]
         fraction = monosemantic_fraction(labels, threshold)
@@ -324,6 +324,6 @@ def features_vs_neurons_figure(feature_labels: list, neuron_labels: list, thresh
     fig.update_xaxes(title_text="share", row=1, col=1)
     fig.update_yaxes(title_text="% of live units", row=1, col=1)
     fig.update_yaxes(title_text="units", row=1, col=2)
-    fig.update_layout(barmode="group", height=430, legend=dict(orientation="h", y=-0.25),
-                      title="Are SAE features more monosemantic than neurons?")
+    fig.update_layout(barmode="group", height=460, legend=dict(orientation="h", y=-0.25), margin=dict(t=110),
+                      title=dict(text="Are SAE features more monosemantic than neurons?", y=0.97))
     return fig
