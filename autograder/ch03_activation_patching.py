@@ -279,10 +279,10 @@ def _path_check(impl, ref, seed, sender, receiver, component) -> None:
     model, data = _facts(seed)
     clean, _ = _caches(model, data)
     where = "the logits" if receiver is None else f"head {tuple(receiver)}'s {component}"
-    # An absolute tolerance only: a path that changes little leaves the logit difference near its
-    # corrupted value, and a relative one would let the q, k and v answers stand in for each other.
+    # A tenth of the usual relative tolerance: a path that changes little leaves the logit difference
+    # near its corrupted value, and rtol 1e-3 would let the q, k and v answers stand in for each other.
     _expect_patching(impl, ref, model, (data.corrupted, clean, sender, receiver, component, data.answer, data.wrong),
-                     atol=1e-3, rtol=0.0, what=f"the logit difference with the path from head {tuple(sender)} to {where} patched",
+                     atol=1e-6, rtol=1e-4, what=f"the logit difference with the path from head {tuple(sender)} to {where} patched",
                      hint="freeze every other head's hook_z and every hook_mlp_out at the plain run's values while "
                           "the sender's z comes from the source; then patch only the receiver's "
                           "hook_{q,k,v}[:, :, head] from that run into a plain run (or, for the logits, use the "
