@@ -61,21 +61,23 @@ function labelClashes(plot) {  // labels that overlap, or stick out of the figur
     .forEach(a => clashes.push(`${a.text} (outside the figure)`));
   return clashes;
 }
-function slideExplorers() {  // press each explorer's slider at its far end, as a reader would
-  return [...document.querySelectorAll(".%(explorer)s")].map(box => {
-    const gd = box.querySelector(".js-plotly-plot");
-    const rail = gd && gd.querySelector(".slider-rail-touch-rect");
-    const before = gd ? {visible: visibleTraces(gd), title: gd.layout.title.text} : null;
-    if (rail) {
-      const r = rail.getBoundingClientRect(), at = {clientX: r.right - 2, clientY: r.top + r.height / 2, bubbles: true};
-      rail.dispatchEvent(new MouseEvent("mousedown", at));
-      gd.dispatchEvent(new MouseEvent("mouseup", at));
-    }
-    return {gd, before, steps: gd && gd.layout.sliders ? gd.layout.sliders[0].steps.length : 0};
-  });
+const sleep = ms => new Promise(done => setTimeout(done, ms));
+const rail = gd => gd.querySelector(".slider-rail-touch-rect");
+async function slideExplorer(box) {  // press an explorer's slider at its far end, as a reader would
+  const gd = box.querySelector(".js-plotly-plot");
+  if (!gd) return {gd};
+  for (let wait = 0; wait < 20 && !rail(gd); wait++) await sleep(500);  // a busy page draws late
+  const before = {visible: visibleTraces(gd), title: gd.layout.title.text};
+  for (let press = 0; press < 5 && rail(gd) && visibleTraces(gd).join() === before.visible.join(); press++) {
+    const r = rail(gd).getBoundingClientRect(), at = {clientX: r.right - 2, clientY: r.top + r.height / 2, bubbles: true};
+    rail(gd).dispatchEvent(new MouseEvent("mousedown", at));
+    gd.dispatchEvent(new MouseEvent("mouseup", at));
+    await sleep(500);
+  }
+  return {gd, before, steps: gd.layout.sliders ? gd.layout.sliders[0].steps.length : 0};
 }
-window.addEventListener("load", () => setTimeout(() => {
-  const explorers = slideExplorers();
+window.addEventListener("load", () => setTimeout(async () => {
+  const explorers = await Promise.all([...document.querySelectorAll(".%(explorer)s")].map(slideExplorer));
   setTimeout(() => {
     const column = document.querySelector("article.bd-article") || document.querySelector("main");
     const right = column.getBoundingClientRect().right, left = column.getBoundingClientRect().left;
