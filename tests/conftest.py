@@ -18,6 +18,18 @@ def wrong_implementations(chapter: str) -> dict:
         return {}
 
 
+def assert_checks_hold(reference, exercise: str, wrongs: list) -> None:
+    """The reference passes every check of ``exercise`` (hidden ones too) and each wrong version
+    fails at least one: run on the second model, this shows the checks fit any model shape."""
+    from autograder.core import run_checks
+
+    result = run_checks(reference, REGISTRY[exercise], include_hidden=True)
+    assert result.passed, "\n".join(f"{r.name}: {r.message}" for r in result.results if not r.passed)
+    for wrong in wrongs:
+        assert not run_checks(wrong, REGISTRY[exercise], include_hidden=True).passed, \
+            f"{wrong.__name__} passes on the second model"
+
+
 @pytest.fixture(scope="session")
 def learner_stubs():
     """Every stub from every learner notebook, by exercise name."""

@@ -5,7 +5,8 @@ training run's phase change."""
 import pytest
 import torch
 
-from autograder.core import REGISTRY, check_model, load_all_chapters, run_checks
+from autograder.core import REGISTRY, check_model, load_all_chapters
+from tests.conftest import assert_checks_hold
 from solutions import ch02_induction_heads as S
 from tests.wrong.ch02_induction_heads import WRONG
 from utils import ch02_induction_heads as U
@@ -83,11 +84,7 @@ def test_head_logit_attribution_is_exact():
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_checks_on_a_second_model(second_model, exercise):
     assert second_model.cfg.n_heads == 6 and second_model.cfg.d_model == 48
-    entry = REGISTRY[exercise]
-    result = run_checks(getattr(S, exercise), entry, include_hidden=True)
-    assert result.passed, "\n".join(f"{r.name}: {r.message}" for r in result.results if not r.passed)
-    for wrong in WRONG[exercise]:
-        assert not run_checks(wrong, entry, include_hidden=True).passed, f"{wrong.__name__} passes on the second model"
+    assert_checks_hold(getattr(S, exercise), exercise, WRONG[exercise])
 
 
 def test_training_data_copies_at_varying_offsets():

@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformer_lens import patching
 
-from autograder.core import REGISTRY, check_model, load_all_chapters, run_checks
+from autograder.core import check_model, load_all_chapters
+from tests.conftest import assert_checks_hold
 from solutions import ch03_activation_patching as S
 from tests.wrong.ch03_activation_patching import WRONG
 from utils import ch03_activation_patching as U
@@ -149,8 +150,4 @@ def test_misaligned_pairs_are_refused():
 @pytest.mark.parametrize("exercise", PART_1)
 def test_checks_on_a_second_model(second_model, exercise):
     assert second_model.cfg.n_heads == 6 and second_model.cfg.d_model == 48
-    entry = REGISTRY[exercise]
-    result = run_checks(getattr(S, exercise), entry, include_hidden=True)
-    assert result.passed, "\n".join(f"{r.name}: {r.message}" for r in result.results if not r.passed)
-    for wrong in WRONG[exercise]:
-        assert not run_checks(wrong, entry, include_hidden=True).passed, f"{wrong.__name__} passes on the second model"
+    assert_checks_hold(getattr(S, exercise), exercise, WRONG[exercise])
