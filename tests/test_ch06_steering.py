@@ -163,6 +163,22 @@ def test_steering_along_the_direction_moves_the_verdict_and_the_placebo_moves_it
     assert up > 0 > down and abs(placebo) < min(up, -down)
 
 
+def test_firing_rates_read_each_text_at_its_adjective(model, pairs):
+    """With the identity as encoder, a feature is a stream dimension: its rate is the fraction of
+    texts whose stream, at their own adjective, is positive there (one text at a time here)."""
+    hook = "blocks.2.hook_resid_pre"
+    rates = ch06.firing_rates(model, pairs, hook, encode=lambda x: x)
+    for side in ("pos", "neg"):
+        rows = []
+        for text, start in zip(pairs[side], pairs["starts"]):
+            _, cache = model.run_with_cache(model.to_tokens(text), names_filter=hook)
+            rows.append(cache[hook][0, start])
+        expected = (torch.stack(rows) > 0).float().mean(dim=0)
+        assert rates[side].shape == (model.cfg.d_model,)
+        assert (rates[side] - expected).abs().max() <= 1 / len(rows) + 1e-6  # a sign flip of one text at most
+        assert (rates[side] - expected).abs().mean() < 0.01
+
+
 def test_polarity_reads_the_first_opinion_word():
     assert ch06.polarity(" wonderful . Overall it was bad") == 1
     assert ch06.polarity(" the dull film , good") == -1

@@ -171,6 +171,19 @@ def print_dose_table(rows: list[dict]) -> None:
               + (f"{r['polarity']:>10.2f} ± {r['polarity_se']:.2f}" if sampled else "") + f"{r['kl']:>8.2f}")
 
 
+def firing_rates(model, pairs: dict, hook_name: str, encode) -> dict[str, torch.Tensor]:
+    """How often each SAE feature fires at the adjective: ``{"pos": [d_sae], "neg": [d_sae]}``,
+    the fraction of the positive (negative) texts of ``pairs`` whose activation at ``hook_name``,
+    read at the pair's adjective position and passed through ``encode``, is above zero."""
+    rates = {}
+    for side in ("pos", "neg"):
+        with torch.no_grad():
+            _, cache = model.run_with_cache(model.to_tokens(pairs[side]), names_filter=hook_name)
+        at_adjective = cache[hook_name][torch.arange(len(pairs["starts"])), torch.tensor(pairs["starts"])]
+        rates[side] = (encode(at_adjective) > 0).float().mean(dim=0)
+    return rates
+
+
 # ----------------------------------------------------------------------------- per layer
 
 def layer_activations(model, pairs: dict[str, dict], layers: list[int], contrastive_activations) -> dict:
