@@ -9,6 +9,7 @@ that each case shows it costs only that exercise's points, and why.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import re
@@ -431,3 +432,34 @@ def test_sandbox_imports_the_public_checks_only_even_from_the_zygote(tmp_path):
     assert "fresh_random_scores" not in names
     if sandbox.namespaces:
         assert "matches_reference" in names, names
+
+
+# ------------------------------------------------------------------------------ tensor chapters
+
+# Chapters whose exercises take and return tensors (their checks build the inputs, some from the
+# check model): graded as a class, the solved notebook earns every point, and one with a wrong
+# first exercise loses points there (some or all: its checks may all catch the mistake) and in no
+# other exercise except those whose code calls it (the learner's own wrong function runs there too).
+TENSOR_CHAPTERS = ["ch05_sparse_autoencoders", "ch07_automated_interpretability"]
+
+
+@pytest.mark.parametrize("module", TENSOR_CHAPTERS)
+def test_tensor_chapter_scores(module, tmp_path):
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    expected = make_submissions(module, subs, outside=tmp_path / "pwned.txt", cases=["correct", "partly_correct"])
+    assert set(expected) == {"correct", "partly_correct"}, expected
+    limits = ["--call-timeout", "20", "--exercise-timeout", "60", "--statement-timeout", "20", "--submission-timeout",
+              "240", "-j", "2", "--quiet"]
+    assert main([str(subs), "--chapter", module, "--out", str(out), *limits]) == 0
+    references = importlib.import_module(f"solutions.{module}")
+    wrong_one = next(e for e, want in expected["partly_correct"].items() if want == "partial")
+    callers = {e for e in expected["partly_correct"] if wrong_one in getattr(references, e).__code__.co_names}
+    for case, exercises in expected.items():
+        record = json.loads((out / "records" / f"{case}.json").read_text())
+        assert not record["load"]["problems"], (case, record["load"])
+        for exercise, want in exercises.items():
+            if case == "partly_correct" and exercise in callers:
+                continue
+            got, top = record["exercises"][exercise]["score"], record["exercises"][exercise]["max_score"]
+            as_expected = got < top if want == "partial" else _scored(want, got, top)
+            assert as_expected, (module, case, exercise, got, _failed_checks(record, exercise))
