@@ -189,7 +189,8 @@ def test_splice_metrics_average_over_the_scored_tokens(model):
     tokens = model.to_tokens(sae.world_documents(5, seed=2), truncate=True)
     runs = sae.splice_metrics(model, tokens, "blocks.2.hook_resid_pre",
                               {"clean": (None, False), "zero": (torch.zeros_like, True)}, kl_divergence, batch_size=2)
-    clean = model(tokens)
+    with torch.no_grad():
+        clean = model(tokens)
     assert runs["clean"]["kl"] == pytest.approx(0.0, abs=1e-6)
     targets_real = tokens[:, 2:] != model.tokenizer.pad_token_id
     expected = sae.next_token_losses(clean, tokens)[:, 1:][targets_real].mean()  # no prediction from BOS
