@@ -145,11 +145,13 @@ def test_planted_country_detector_is_monosemantic_and_noise_is_not(model, store)
     is_country = (categories == CATEGORY_NAMES.index("country")).float()
     g = torch.Generator().manual_seed(1)
     noise = torch.rand(len(categories), 3, generator=g)
+    rare = torch.zeros(len(categories), 1)  # fires on 19 countries only: too few for k = 20
+    rare[is_country.nonzero()[:19, 0]] = 1.0
     units = torch.cat([is_country[:, None] * (1 + torch.rand(len(categories), 1, generator=g)), noise,
-                       torch.zeros(len(categories), 1)], dim=1)
+                       torch.zeros(len(categories), 1), rare], dim=1)
     labels = unit_labels(units, categories, monosemanticity, k=20)
     assert labels[0] == ("country", 1.0)
-    assert all(label[1] < 0.8 for label in labels[1:4]) and labels[4] is None
+    assert all(label[1] < 0.8 for label in labels[1:4]) and labels[4] is None and labels[5] is None
     assert monosemantic_fraction(labels, 0.8) == pytest.approx(1 / 4)
     fig = features_vs_neurons_figure(labels, labels[1:], 0.8)
     assert "25% monosemantic" in fig.data[0].name and "0% monosemantic" in fig.data[2].name
@@ -180,6 +182,8 @@ def test_features_and_neurons_label_both_on_the_same_tokens(model, store, index)
     feature_labels, neuron_labels = features_and_neurons(index, neurons, monosemanticity, k=2)
     assert len(feature_labels) == 16 and len(neuron_labels) == neurons.acts.shape[1]
     assert feature_labels[7] == ("capital", 1.0)
+    same_tokens = row_categories(store, model)  # both kinds of unit are labelled by these tokens' categories
+    assert neuron_labels == unit_labels(neurons.acts, same_tokens, monosemanticity, k=2)
     shifted = collect_activations(model, "blocks.2.mlp.hook_post", 3000, seed=6)
     with pytest.raises(ValueError, match="same n_tokens and seed"):
         features_and_neurons(index, shifted, monosemanticity)
