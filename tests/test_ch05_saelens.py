@@ -44,7 +44,7 @@ def tokens(model):
 
 
 class AsHookedModel:
-    """The course's TransformerBridge with the calls SAELens's evals make of a HookedTransformer.
+    """The course's TransformerBridge, answering the calls SAELens's evals make of the model they are given.
 
     The per-token loss is torch's cross-entropy, so SAELens sees nothing of the course's helpers.
     """

@@ -307,6 +307,9 @@ print("released check ok")
 # leaves on the sandbox's copy of the model get no-op stand-ins on the grader's copy for the
 # checks to see, and a call that leaves its weights changed fails (they never reach the grader's
 # model, whose references must stay the reference's); both are reset after each exercise.
+# CPU seconds for chapters whose checks run the language model: roomy, as each check runs it many times
+MODEL_LIMITS = ["--call-timeout", "20", "--exercise-timeout", "60", "--statement-timeout", "20",
+                "--submission-timeout", "240", "-j", "2", "--quiet"]
 MODEL_CHAPTERS = {
     "ch01_circuits": ["correct", "model_left_changed", "hook_left_for_later", "os_exit", "monkeypatch_torch"],
     "ch02_induction_heads": ["correct", "model_left_changed"],
@@ -328,9 +331,7 @@ def graded_lm(request, tmp_path_factory):
     base = tmp_path_factory.mktemp(module)
     subs, out = base / "submissions", base / "out"
     expected = make_submissions(module, subs, outside=base / "pwned.txt", cases=MODEL_CHAPTERS[module])
-    limits = ["--call-timeout", "20", "--exercise-timeout", "60", "--statement-timeout", "20", "--submission-timeout",
-              "240", "-j", "2", "--quiet"]
-    assert main([str(subs), "--chapter", module, "--out", str(out), *limits]) == 0
+    assert main([str(subs), "--chapter", module, "--out", str(out), *MODEL_LIMITS]) == 0
     records = {s: json.loads((out / "records" / f"{s}.json").read_text()) for s in expected}
     return {"module": module, "expected": expected, "records": records}
 
@@ -448,9 +449,7 @@ def test_tensor_chapter_scores(module, tmp_path):
     subs, out = tmp_path / "submissions", tmp_path / "out"
     expected = make_submissions(module, subs, outside=tmp_path / "pwned.txt", cases=["correct", "partly_correct"])
     assert set(expected) == {"correct", "partly_correct"}, expected
-    limits = ["--call-timeout", "20", "--exercise-timeout", "60", "--statement-timeout", "20", "--submission-timeout",
-              "240", "-j", "2", "--quiet"]
-    assert main([str(subs), "--chapter", module, "--out", str(out), *limits]) == 0
+    assert main([str(subs), "--chapter", module, "--out", str(out), *MODEL_LIMITS]) == 0
     references = importlib.import_module(f"solutions.{module}")
     wrong_one = next(e for e, want in expected["partly_correct"].items() if want == "partial")
     callers = {e for e in expected["partly_correct"] if wrong_one in getattr(references, e).__code__.co_names}
